@@ -1,0 +1,117 @@
+"""Parse time of the team's runbooks and of generated runbooks up to 1 MB.
+
+    .venv/bin/python bench/runbooks.py [--repeat 5]
+
+Prints a Markdown table: the five seeds (when ../shared/seeds exists) and generated
+runbooks of 64 KB to 1 MB built from the shipped sample's shapes (scenarios with bold
+pseudo-headings, branches, nested lists, code in list items, tables). Time per KB should
+stay flat as the size grows: parsing is linear.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runbooks.parser import parse_runbook  # noqa: E402
+
+SEEDS = ROOT.parent / "shared" / "seeds"
+
+SCENARIO = """
+### {n}. Queue {n} backing up (P{sev})
+
+**Symptoms:**
+- Jobs in queue `q{n}` wait more than {n} minutes
+- Alert `QueueLag{n}` fires
+
+**Diagnosis:**
+1. Check the depth:
+   ```bash
+   redis-cli -n {n} llen q{n}
+   ```
+2. Check the workers:
+   - `kubectl get pods -l queue=q{n}`
+   - compare with [the dashboard](https://grafana.example.internal/d/q{n})
+
+**Resolution:**
+
+**If workers crashed**:
+1. Restart them: `kubectl rollout restart deploy/worker-{n}`
+2. Watch the depth fall for ten minutes.
+
+**If producers spike**:
+1. Rate-limit the producer at the gateway.
+
+| Metric | Normal | Alert |
+|--------|--------|-------|
+| depth q{n} | < 100 | > {n}000 |
+"""
+
+
+def generated(size: int) -> str:
+    parts = ["# Generated runbook\n\n## Critical incidents (P0)\n"]
+    total = len(parts[0])
+    n = 0
+    while total < size:
+        chunk = SCENARIO.format(n=n, sev=n % 4)
+        parts.append(chunk)
+        total += len(chunk.encode())
+        n += 1
+    return "".join(parts)
+
+
+def timed(text: str, repeat: int) -> tuple[float, dict]:
+    times = []
+    tree: dict = {}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        tree, _ = parse_runbook(text)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), tree
+
+
+def count(tree: dict, kind: str) -> int:
+    def visit(node: dict) -> int:
+        return (node["kind"] == kind) + sum(visit(c) for c in node["children"])
+
+    return visit(tree)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    rows = []
+    inputs: list[tuple[str, str]] = []
+    if SEEDS.is_dir():
+        inputs += [
+            (p.name[:3] + " (seed)", p.read_text(encoding="utf-8"))
+            for p in sorted(SEEDS.glob("0*.txt"))
+        ]
+    inputs += [(f"generated {kb} KB", generated(kb * 1024)) for kb in (64, 128, 256, 512, 1024)]
+    seeds_total = 0.0
+    for name, text in inputs:
+        seconds, tree = timed(text, args.repeat)
+        if name.endswith("(seed)"):
+            seeds_total += seconds
+        size = len(text.encode())
+        rows.append((name, size, seconds, count(tree, "scenario"), count(tree, "procedure")))
+    print("| input | bytes | median ms | ms per 100 KB | scenarios | procedures |")
+    print("|---|---|---|---|---|---|")
+    for name, size, seconds, scenarios, procedures in rows:
+        per = seconds * 1000 / (size / 102_400)
+        print(
+            f"| {name} | {size:,} | {seconds * 1000:.1f} | {per:.1f} | {scenarios} | {procedures} |"
+        )
+    if seeds_total:
+        print(f"\nAll five seeds: {seeds_total * 1000:.1f} ms in total (median runs).")
+
+
+if __name__ == "__main__":
+    main()

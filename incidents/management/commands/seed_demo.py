@@ -1,0 +1,443 @@
+"""Load demo data: role groups, a team, the services of a small SaaS and a few incidents.
+
+Safe to run again: users and services are matched by name, incidents by title. Incidents are
+never changed once seeded, because their timeline is append-only and a second run must not
+add events to it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from incidents import actions
+from incidents.models import Incident, Role, Service, Severity, Status
+from incidents.permissions import LEAD, MANAGER, RESPONDER, sync_role_groups
+from runbooks.importer import import_runbook
+
+DEFAULT_PASSWORD = "console-demo"
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    first_name: str
+    last_name: str
+    group: str
+
+
+TEAM = [
+    # The three accounts the README tells people to log in with.
+    Person("responder", "Sam", "Rivera", RESPONDER),
+    Person("lead", "Priya", "Natarajan", LEAD),
+    Person("manager", "Dana", "Whitfield", MANAGER),
+    # Teammates, so role assignments and handovers name more than the three logins.
+    Person("tomasz", "Tomasz", "Kowalski", RESPONDER),
+    Person("amara", "Amara", "Osei", RESPONDER),
+    Person("lucia", "Lucía", "Fernández", LEAD),
+]
+
+SERVICES = [
+    (
+        "API gateway",
+        "Platform",
+        "nginx in front of the Django API: TLS termination, per-key rate limits, routing to "
+        "the app pods. First place a 5xx or latency spike shows up.",
+    ),
+    (
+        "Web app",
+        "Frontend",
+        "The customer dashboard: server-rendered pages plus static assets behind the CDN.",
+    ),
+    (
+        "PostgreSQL primary",
+        "Data platform",
+        "PostgreSQL 15 primary with one streaming replica for reads and failover; clients "
+        "connect through PgBouncer in transaction mode.",
+    ),
+    (
+        "Redis cache",
+        "Platform",
+        "Sessions, rate-limit counters and the Celery broker. Holds no data of record, but "
+        "flushing it logs everyone out and drops queued jobs.",
+    ),
+    (
+        "Payments (Stripe)",
+        "Billing",
+        "Checkout, subscriptions and invoices through Stripe. The webhook receiver applies "
+        "plan changes and marks invoices paid.",
+    ),
+    (
+        "Background workers",
+        "Platform",
+        "Celery workers for email, outbound webhooks, invoice sync and the nightly exports.",
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo users, services and incidents. Running it again changes nothing."
+
+    def handle(self, *args, **options) -> None:
+        sync_role_groups()
+        password = os.environ.get("DEMO_PASSWORD") or DEFAULT_PASSWORD
+
+        users_created = 0
+        people: dict[str, AbstractBaseUser] = {}
+        for person in TEAM:
+            user, created = ensure_user(person, password)
+            users_created += created
+            people[person.username] = user
+
+        services_created = 0
+        services: dict[str, Service] = {}
+        for name, owner_team, description in SERVICES:
+            service, created = Service.objects.get_or_create(
+                name=name, defaults={"owner_team": owner_team, "description": description}
+            )
+            services_created += created
+            services[name] = service
+
+        runbook_lines = import_demo_runbooks()
+
+        now = timezone.now()
+        incidents_created = []
+        for title, write in INCIDENTS:
+            if Incident.objects.filter(title=title).exists():
+                continue
+            # All or nothing: a half-written incident would be skipped forever by its title.
+            with transaction.atomic():
+                incident = write(title, people, services, now)
+            incidents_created.append(incident)
+
+        self.stdout.write(
+            f"Users: {users_created} created, {len(TEAM) - users_created} already present."
+        )
+        self.stdout.write(
+            f"Services: {services_created} created, "
+            f"{len(SERVICES) - services_created} already present."
+        )
+        self.stdout.write(
+            f"Incidents: {len(incidents_created)} created, "
+            f"{len(INCIDENTS) - len(incidents_created)} already present."
+        )
+        for incident in incidents_created:
+            self.stdout.write(f"  {incident.reference} {incident.severity} {incident.status}")
+        for line in runbook_lines:
+            self.stdout.write(line)
+        if users_created:
+            # Never echo a password that came from the environment.
+            shown = "$DEMO_PASSWORD" if os.environ.get("DEMO_PASSWORD") else DEFAULT_PASSWORD
+            self.stdout.write(
+                self.style.SUCCESS(f"Log in as responder, lead or manager, password {shown}.")
+            )
+
+
+def ensure_user(person: Person, password: str) -> tuple[AbstractBaseUser, bool]:
+    User = get_user_model()
+    user, created = User.objects.get_or_create(
+        username=person.username,
+        defaults={
+            "first_name": person.first_name,
+            "last_name": person.last_name,
+            "email": f"{person.username}@example.com",
+        },
+    )
+    if created:
+        # Only on creation: a password someone changed after the first seed stays changed.
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    user.groups.add(Group.objects.get(name=person.group))
+    return user, created
+
+
+def day_at(now: datetime, days_ago: int, hour: int, minute: int) -> datetime:
+    """A wall-clock time some days back, so the history reads like a working day."""
+    return (now - timedelta(days=days_ago)).replace(
+        hour=hour, minute=minute, second=0, microsecond=0
+    )
+
+
+Team = dict[str, AbstractBaseUser]
+Services = dict[str, Service]
+
+
+def stripe_webhooks(title: str, people: Team, services: Services, now: datetime) -> Incident:
+    sam, priya, lucia = people["responder"], people["lead"], people["lucia"]
+    amara, tomasz = people["amara"], people["tomasz"]
+    t0 = day_at(now, 12, 9, 42)
+
+    def at(minutes: int) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
+    incident = actions.declare_incident(
+        title=title,
+        severity=Severity.P1,
+        declared_by=sam,
+        summary=(
+            "Every Stripe webhook delivery to /hooks/stripe/ has been rejected with 400 since "
+            "about 08:55. Payments themselves go through on Stripe's side."
+        ),
+        customer_impact=(
+            "Customers who upgrade or pay an invoice stay on their old plan; paid invoices show "
+            "as overdue in the dashboard. No card data or payments lost."
+        ),
+        services=[services["Payments (Stripe)"], services["Background workers"]],
+        at=t0,
+    )
+    actions.acknowledge(incident, by=sam, at=at(3))
+    actions.assign_role(incident, role=Role.COMMANDER, user=priya, by=priya, at=at(5))
+    actions.assign_role(incident, role=Role.INVESTIGATOR, user=sam, by=priya, at=at(5))
+    actions.assign_role(incident, role=Role.COMMUNICATOR, user=amara, by=priya, at=at(6))
+    actions.add_note(
+        incident,
+        by=sam,
+        at=at(9),
+        text=(
+            "Handler logs: 'No signatures found matching the expected signature for payload' "
+            "on every request. Stripe dashboard shows ~1,300 failed deliveries, all queued for "
+            "retry. Nothing deployed to the webhook handler since Tuesday."
+        ),
+    )
+    actions.add_note(
+        incident,
+        by=priya,
+        at=at(14),
+        text=(
+            "Stripe audit log: the endpoint's signing secret was rolled yesterday at 08:54 "
+            "with a 24h grace period for the old one. Our secrets store still has the old "
+            "whsec, so verification started failing exactly when the grace period ran out."
+        ),
+    )
+    actions.change_status(
+        incident,
+        to=Status.IDENTIFIED,
+        by=priya,
+        at=at(16),
+        note="Signing secret rolled in Stripe but never updated on our side.",
+    )
+    actions.add_note(
+        incident,
+        by=amara,
+        at=at(19),
+        text=(
+            "Status page: 'Plan changes and payment confirmations are delayed. Payments are "
+            "not affected and nothing needs to be retried by customers.'"
+        ),
+    )
+    actions.add_note(
+        incident,
+        by=sam,
+        at=at(27),
+        text="New secret is in the vault; rolling the API pods so they pick it up.",
+    )
+    actions.change_status(
+        incident,
+        to=Status.MONITORING,
+        by=sam,
+        at=at(34),
+        note="Webhooks verify again (200s since 10:14). Stripe is working through its retries.",
+    )
+    actions.add_note(
+        incident,
+        by=priya,
+        at=at(48),
+        text=(
+            "Handing IC to Lucía, I have a customer call at 10:45. Left to do: watch the "
+            "retry backlog drain and reconcile plans for invoices paid during the window."
+        ),
+    )
+    actions.assign_role(incident, role=Role.COMMANDER, user=lucia, by=priya, at=at(49))
+    actions.add_note(
+        incident,
+        by=tomasz,
+        at=at(81),
+        text=(
+            "Backlog drained, zero failed deliveries in the last 30 min. Ran the plan "
+            "reconciliation for invoices paid 08:55-10:14: 37 accounts corrected."
+        ),
+    )
+    actions.change_status(
+        incident,
+        to=Status.RESOLVED,
+        by=lucia,
+        at=at(96),
+        note=(
+            "Healthy for over an hour, reconciliation done. Follow-ups: alert on the webhook "
+            "4xx rate, and make 'update the vault' the first step of rotating a secret."
+        ),
+    )
+    return incident
+
+
+def api_latency(title: str, people: Team, services: Services, now: datetime) -> Incident:
+    sam, tomasz, lucia = people["responder"], people["tomasz"], people["lucia"]
+    t0 = day_at(now, 4, 15, 18)
+
+    def at(minutes: int) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
+    incident = actions.declare_incident(
+        title=title,
+        severity=Severity.P2,
+        declared_by=tomasz,
+        summary=(
+            "API p95 went from ~180 ms to 1.2-1.5 s around 15:05; error rate normal so far. "
+            "Primary CPU at 90%+."
+        ),
+        customer_impact="The dashboard and the public API are slow for everyone; no errors.",
+        services=[services["API gateway"], services["PostgreSQL primary"]],
+        at=t0,
+    )
+    actions.acknowledge(incident, by=tomasz, at=at(2))
+    actions.assign_role(incident, role=Role.COMMANDER, user=lucia, by=lucia, at=at(6))
+    actions.assign_role(incident, role=Role.INVESTIGATOR, user=tomasz, by=lucia, at=at(6))
+    actions.assign_role(incident, role=Role.SCRIBE, user=sam, by=lucia, at=at(7))
+    actions.add_note(
+        incident,
+        by=tomasz,
+        at=at(11),
+        text=(
+            "pg_stat_statements: the new activity-feed query is top by total time, seq scan "
+            "on audit_events (~40M rows), ~900 ms a call. Shipped at 14:58 behind the "
+            "activity_feed flag, enabled for all accounts at 15:02."
+        ),
+    )
+    actions.change_status(
+        incident,
+        to=Status.IDENTIFIED,
+        by=lucia,
+        at=at(13),
+        note="Activity feed query without a usable index on audit_events.",
+    )
+    actions.add_note(
+        incident,
+        by=lucia,
+        at=at(15),
+        text="Turning activity_feed off for everyone; we can live without the feed for a day.",
+    )
+    actions.change_status(
+        incident,
+        to=Status.MONITORING,
+        by=tomasz,
+        at=at(21),
+        note="Flag off at 15:36. p95 back to 190 ms within three minutes, primary CPU at 35%.",
+    )
+    actions.add_note(
+        incident,
+        by=tomasz,
+        at=at(64),
+        text=(
+            "CREATE INDEX CONCURRENTLY on audit_events (account_id, created_at) finished in "
+            "38 min. EXPLAIN now shows an index scan, 4 ms. Re-enabled the flag for our own "
+            "account first: no change in p95."
+        ),
+    )
+    actions.add_note(
+        incident,
+        by=sam,
+        at=at(108),
+        text="Flag back on for all accounts at 16:45; p95 has held at 185 ms since.",
+    )
+    actions.change_status(
+        incident,
+        to=Status.RESOLVED,
+        by=lucia,
+        at=at(115),
+        note="Follow-up: run EXPLAIN on new queries against a production-sized copy in CI.",
+    )
+    return incident
+
+
+def email_queue(title: str, people: Team, services: Services, now: datetime) -> Incident:
+    sam, priya, amara = people["responder"], people["lead"], people["amara"]
+    t0 = (now - timedelta(minutes=38)).replace(second=0, microsecond=0)
+
+    def at(minutes: int) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
+    incident = actions.declare_incident(
+        title=title,
+        severity=Severity.P3,
+        declared_by=amara,
+        summary=(
+            "The email queue in Redis is at 14k jobs and growing; workers are up but the "
+            "send rate is about a third of normal."
+        ),
+        customer_impact="Digest and notification emails arrive 20-40 minutes late.",
+        services=[services["Background workers"], services["Redis cache"]],
+        at=t0,
+    )
+    actions.acknowledge(incident, by=sam, at=at(4))
+    actions.assign_role(incident, role=Role.COMMANDER, user=priya, by=priya, at=at(7))
+    actions.assign_role(incident, role=Role.INVESTIGATOR, user=sam, by=priya, at=at(7))
+    actions.add_note(
+        incident,
+        by=sam,
+        at=at(15),
+        text=(
+            "Workers spend most of each task waiting on the mail provider: SMTP connect takes "
+            "8-10 s, it is usually 200 ms. Their status page says 'degraded performance'."
+        ),
+    )
+    workaround = actions.add_note(
+        incident,
+        by=priya,
+        at=at(24),
+        text=(
+            "Workaround while we wait on the provider: scaled email workers from 4 to 12 so "
+            "more sends are in flight. Do not restart Redis, the queue lives there."
+        ),
+    )
+    actions.add_note(
+        incident,
+        by=amara,
+        at=at(33),
+        text=(
+            "Support has 11 tickets about missing invoice emails, so it is not only digests. "
+            "Customers can download invoices from Billing in the meantime."
+        ),
+    )
+    # change_severity and pin_note take no `at`, so they land now, after the notes above;
+    # that is why the severity change lives on the open incident.
+    actions.change_severity(
+        incident,
+        to=Severity.P2,
+        by=priya,
+        reason="Invoice emails are delayed too and customers are noticing.",
+    )
+    actions.pin_note(incident, event=workaround, by=priya)
+    return incident
+
+
+# In the order they are created, so references (INC-0001...) follow the dates.
+INCIDENTS: list[tuple[str, Callable[[str, Team, Services, datetime], Incident]]] = [
+    ("Stripe webhooks failing signature verification", stripe_webhooks),
+    ("Elevated p95 latency on the API", api_latency),
+    ("Email delivery delayed, queue backing up", email_queue),
+]
+
+
+def import_demo_runbooks(seeds: Path | None = None, samples: Path | None = None) -> list[str]:
+    """The team's runbooks from ../shared/seeds when that folder exists (a checkout next to
+    it), else the short sample shipped with the console. Unchanged text adds no version."""
+    seeds = seeds or settings.BASE_DIR.parent / "shared" / "seeds"
+    samples = samples or settings.BASE_DIR / "runbooks" / "samples"
+    files = sorted(seeds.glob("*.txt")) + sorted(seeds.glob("*.md")) if seeds.is_dir() else []
+    files = [f for f in files if f.name.lower() != "readme.md"] or sorted(samples.glob("*.md"))
+    lines = []
+    for path in files:
+        result = import_runbook(path.read_bytes(), filename=path.name)
+        state = "imported" if result.created else "unchanged"
+        lines.append(f"Runbook {result.version.runbook.title!r} v{result.version.number}: {state}")
+    return lines

@@ -1,0 +1,70 @@
+"""Groups, their permissions, and the access helpers every incident view calls first."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+
+from incidents.models import Incident
+
+RESPONDER, LEAD, MANAGER = "Responder", "Lead", "Manager"
+
+# Each group holds its own permissions plus those of the groups before it.
+GROUP_PERMISSIONS: dict[str, list[str]] = {
+    RESPONDER: [
+        "incidents.view_incident",
+        "incidents.declare_incident",
+        "incidents.view_service",
+        "runbooks.view_runbook",
+    ],
+    LEAD: [
+        "runbooks.import_runbook",
+        "incidents.assign_roles",
+        "incidents.change_severity",
+        "incidents.resolve_incident",
+        "incidents.acknowledge_for_others",
+    ],
+    MANAGER: [
+        "incidents.view_metrics",
+    ],
+}
+
+
+def cumulative_permissions() -> dict[str, list[str]]:
+    granted: list[str] = []
+    result = {}
+    for group, perms in GROUP_PERMISSIONS.items():
+        granted = granted + perms
+        result[group] = granted
+    return result
+
+
+def sync_role_groups(sender=None, using: str = "default", **kwargs) -> None:
+    """Create the Responder, Lead and Manager groups and grant exactly their permissions."""
+    wanted = cumulative_permissions()
+    all_names = {name for names in wanted.values() for name in names}
+    by_name = {
+        f"{p.content_type.app_label}.{p.codename}": p
+        for p in Permission.objects.using(using).select_related("content_type")
+        if f"{p.content_type.app_label}.{p.codename}" in all_names
+    }
+    for group_name, names in wanted.items():
+        group, _ = Group.objects.using(using).get_or_create(name=group_name)
+        group.permissions.add(*(by_name[name] for name in names if name in by_name))
+
+
+def get_incident_for_user(request: HttpRequest, pk: int, perm: str | None = None) -> Incident:
+    """The incident, or 404 if it doesn't exist, or 403 if the user may not see it or do perm."""
+    require_perm(request, "incidents.view_incident")
+    if perm:
+        require_perm(request, perm)
+    return get_object_or_404(
+        Incident.objects.select_related("declared_by", "acknowledged_by"), pk=pk
+    )
+
+
+def require_perm(request: HttpRequest, perm: str) -> None:
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(f"Your role does not allow this ({perm.split('.')[-1]}).")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from incidents.views import changes, live, pages
+from runbooks import views_checklists as checklists
+
+app_name = "incidents"
+urlpatterns = [
+    path("", pages.incident_list, name="list"),
+    path("declare/", pages.declare, name="declare"),
+    path("<int:pk>/", pages.incident_detail, name="detail"),
+    path("<int:pk>/timeline/", live.timeline, name="timeline"),
+    path("<int:pk>/notes/", changes.add_note, name="add_note"),
+    path("<int:pk>/notes/<int:event_id>/pin/", changes.toggle_pin, name="toggle_pin"),
+    path("<int:pk>/acknowledge/", changes.acknowledge, name="acknowledge"),
+    path("<int:pk>/status/", changes.change_status, name="change_status"),
+    path("<int:pk>/severity/", changes.change_severity, name="change_severity"),
+    path("<int:pk>/roles/", changes.assign_role, name="assign_role"),
+    path("<int:pk>/checklists/", checklists.attach, name="checklist_attach"),
+    path(
+        "<int:pk>/checklists/steps/<int:step_id>/done/",
+        checklists.complete_step,
+        name="checklist_step_done",
+    ),
+    path(
+        "<int:pk>/checklists/steps/<int:step_id>/reopen/",
+        checklists.reopen_step,
+        name="checklist_step_reopen",
+    ),
+    path(
+        "<int:pk>/checklists/steps/<int:step_id>/skip/",
+        checklists.skip_step,
+        name="checklist_step_skip",
+    ),
+    path(
+        "<int:pk>/checklists/steps/<int:step_id>/note/",
+        checklists.annotate_step,
+        name="checklist_step_note",
+    ),
+]

@@ -1,0 +1,1 @@
+"""Probe definitions, checkers, results and their tasks: issue #4."""

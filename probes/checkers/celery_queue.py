@@ -1,0 +1,52 @@
+"""Celery: a worker answers a ping, and the queue's depth in the broker."""
+
+from __future__ import annotations
+
+from kombu.exceptions import OperationalError
+
+from probes.checkers.base import CheckResult, Stopwatch, optional_number, raise_errors, worst
+
+
+def clean(config: dict) -> dict:
+    errors: dict[str, str] = {}
+    for key in ("min_workers", "depth_warn", "depth_crit"):
+        optional_number(config, key, errors)
+    queue = config.get("queue", "celery")
+    if not isinstance(queue, str) or not queue:
+        errors["queue"] = "A queue name."
+    raise_errors(errors)
+    return {
+        "queue": queue,
+        "min_workers": config.get("min_workers", 1),
+        "depth_warn": config.get("depth_warn", 100),
+        "depth_crit": config.get("depth_crit", 1000),
+    }
+
+
+def run(config: dict, timeout: float, previous: dict | None = None) -> CheckResult:
+    from console.celery import app
+
+    try:
+        with Stopwatch() as watch:
+            replies = app.control.ping(timeout=min(timeout, 2.0))
+        with app.connection_for_read() as connection:
+            depth = connection.default_channel.queue_declare(
+                queue=config["queue"], passive=True
+            ).message_count
+    except (OperationalError, OSError) as exc:
+        return CheckResult("critical", f"broker unavailable: {exc}"[:300])
+    workers = sorted(name for reply in replies for name in reply)
+    details = {"workers": workers, "queue": config["queue"], "depth": depth}
+    status = "ok"
+    problems = []
+    if len(workers) < config["min_workers"]:
+        status = "critical"
+        problems.append(f"{len(workers)} worker(s) answered, expected {config['min_workers']}")
+    if depth >= config["depth_crit"]:
+        status = worst(status, "critical")
+        problems.append(f"{depth} tasks queued")
+    elif depth >= config["depth_warn"]:
+        status = worst(status, "warning")
+        problems.append(f"{depth} tasks queued")
+    summary = "; ".join(problems) or f"{len(workers)} worker(s) answered; {depth} queued"
+    return CheckResult(status, summary, watch.ms, details)

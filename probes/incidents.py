@@ -1,0 +1,79 @@
+"""What a probe does to incidents: open one after N consecutive failures (or join the one it
+already opened), and note its recovery on that incident's timeline."""
+
+from __future__ import annotations
+
+from incidents import actions
+from incidents.models import TimelineEvent
+from probes.models import Probe, ProbeResult
+
+Kind = TimelineEvent.Kind
+
+
+def figures(result: ProbeResult) -> dict:
+    return {
+        "probe_id": result.probe_id,
+        "result_id": result.pk,
+        "status": result.status,
+        "latency_ms": result.latency_ms,
+        "summary": result.summary,
+    }
+
+
+def on_failure_streak(probe: Probe, result: ProbeResult) -> None:
+    """Called inside record_result's transaction for each failure at or past the threshold;
+    acts once per streak, when the streak reaches the threshold."""
+    if probe.consecutive_failures != probe.failures_to_open:
+        return
+    incident = probe.open_incident
+    if incident is not None and incident.is_open:
+        actions.record(
+            incident,
+            Kind.PROBE_FAILED,
+            None,
+            text=f"{probe.name} failing again: {result.summary}",
+            data=figures(result),
+        )
+        return
+    incident, created = actions.open_or_join(
+        dedup_key=f"probe:{probe.pk}",
+        title=f"{probe.name}: {result.summary}"[:200],
+        severity=probe.incident_severity,
+        summary=f"Opened by the probe {probe.name} after {probe.consecutive_failures} "
+        f"consecutive failures.",
+        services=[probe.service] if probe.service_id else [],
+    )
+    actions.record(
+        incident,
+        Kind.PROBE_FAILED,
+        None,
+        text=f"{probe.name} failed {probe.consecutive_failures} times in a row: {result.summary}",
+        data=figures(result),
+    )
+    if created and probe.scenario_id:
+        attach = _attach_function()
+        if attach is not None:
+            attach(incident, probe.scenario, by=actions.system_user())
+    probe.open_incident = incident
+    probe.save(update_fields=["open_incident"])
+
+
+def on_recovery(probe: Probe, result: ProbeResult) -> None:
+    incident = probe.open_incident
+    if incident is None or not incident.is_open:
+        return
+    actions.record(
+        incident,
+        Kind.PROBE_RECOVERED,
+        None,
+        text=f"{probe.name} recovered: {result.summary}",
+        data=figures(result),
+    )
+
+
+def _attach_function():
+    try:
+        from runbooks.checklists import attach_scenario
+    except ImportError:  # the checklist engine arrives with the runbooks issue
+        return None
+    return attach_scenario

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from incidents.models import Severity
+
+
+class Probe(models.Model):
+    """A typed health check, run on a schedule and on demand. Secrets are never stored:
+    configurations name environment variables (`dsn_env`, `url_env`, `api_key_env`)."""
+
+    class Kind(models.TextChoices):
+        HTTP = "http", "HTTP"
+        TCP = "tcp", "TCP"
+        TLS = "tls", "TLS certificate"
+        DNS = "dns", "DNS"
+        POSTGRES = "postgres", "PostgreSQL"
+        REDIS = "redis", "Redis"
+        STRIPE = "stripe", "Stripe"
+        CELERY = "celery", "Celery"
+
+    class State(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        OK = "ok", "OK"
+        WARNING = "warning", "Warning"
+        CRITICAL = "critical", "Critical"
+        ERROR = "error", "Error"
+
+    name = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    service = models.ForeignKey(
+        "incidents.Service", models.SET_NULL, null=True, blank=True, related_name="probes"
+    )
+    config = models.JSONField(default=dict)
+    interval = models.DurationField(
+        default=timedelta(seconds=60), validators=[MinValueValidator(timedelta(seconds=10))]
+    )
+    timeout = models.DurationField(
+        default=timedelta(seconds=5), validators=[MinValueValidator(timedelta(seconds=1))]
+    )
+    enabled = models.BooleanField(default=True)
+    failures_to_open = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1)],
+        help_text="Consecutive failures before the probe opens an incident",
+    )
+    incident_severity = models.CharField(
+        max_length=2, choices=Severity.choices, default=Severity.P2
+    )
+    scenario = models.ForeignKey(
+        "runbooks.Scenario",
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="probes",
+        help_text="Attached as a checklist to the incidents this probe opens",
+    )
+
+    # Current state, kept on the row so the dashboard is one query.
+    state = models.CharField(max_length=10, choices=State.choices, default=State.UNKNOWN)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_summary = models.CharField(max_length=300, blank=True)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    next_run_at = models.DateTimeField(default=timezone.now, db_index=True)
+    claim_token = models.CharField(max_length=36, blank=True)
+    open_incident = models.ForeignKey(
+        "incidents.Incident", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["enabled", "next_run_at"], name="probe_due")]
+        permissions = [("run_probe", "Can run probes on demand")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("probes:detail", args=[self.pk])
+
+    def clean(self) -> None:
+        from probes.checkers import CHECKERS
+
+        if self.timeout and self.interval and self.timeout >= self.interval:
+            raise ValidationError({"timeout": "The timeout must be shorter than the interval."})
+        checker = CHECKERS.get(self.kind)
+        if checker is None:
+            raise ValidationError({"kind": "Unknown probe kind."})
+        try:
+            self.config = checker.clean(self.config or {})
+        except ValidationError as exc:
+            raise ValidationError(
+                {"config": [f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()]}
+            ) from None
+
+    @property
+    def failing(self) -> bool:
+        return self.state in (self.State.CRITICAL, self.State.ERROR)
+
+
+class ProbeResult(models.Model):
+    class Source(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Run now"
+        INLINE = "inline", "Run in the request (broker unavailable)"
+
+    probe = models.ForeignKey(Probe, models.CASCADE, related_name="results")
+    checked_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Probe.State.choices)
+    latency_ms = models.FloatField(null=True, blank=True)
+    summary = models.CharField(max_length=300)
+    details = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.SCHEDULE)
+
+    class Meta:
+        ordering = ["-checked_at", "-id"]
+        indexes = [
+            models.Index(fields=["probe", "-checked_at"], name="probe_result_latest"),
+            models.Index(fields=["checked_at"], name="probe_result_age"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.probe} {self.status} at {self.checked_at:%H:%M:%S}"
+
+
+class ProbeFlip(models.Model):
+    """A change of a probe's state, written with the result that caused it."""
+
+    probe = models.ForeignKey(Probe, models.CASCADE, related_name="flips")
+    at = models.DateTimeField(default=timezone.now)
+    from_state = models.CharField(max_length=10, choices=Probe.State.choices)
+    to_state = models.CharField(max_length=10, choices=Probe.State.choices)
+    result = models.ForeignKey(ProbeResult, models.SET_NULL, null=True, related_name="+")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.probe}: {self.from_state} → {self.to_state}"
+
+
+class Heartbeat(models.Model):
+    """Last sign of life of a periodic component (the dispatcher), for the dashboard."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    beat_at = models.DateTimeField()
+    info = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%H:%M:%S}"

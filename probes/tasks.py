@@ -1,0 +1,50 @@
+"""Celery side of the probes: the dispatcher beat calls every few seconds, and the runners."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from console.queue import enqueue
+from probes import engine
+from probes.models import Probe, ProbeResult
+
+
+@shared_task(ignore_result=True)
+def dispatch() -> int:
+    """Claim the due probes and hand them out: HTTP ones in one batch per worker process
+    (each batch runs concurrently on one AsyncClient), the others one task each."""
+    probes = engine.claim_due()
+    engine.beat("dispatcher", claimed=len(probes))
+    http = [p.pk for p in probes if p.kind == Probe.Kind.HTTP]
+    batches = max(1, settings.PROBE_HTTP_BATCHES)
+    for index in range(min(batches, len(http))):
+        enqueue(run_http_batch, http[index::batches])
+    for probe in probes:
+        if probe.kind != Probe.Kind.HTTP:
+            enqueue(run_probe, probe.pk)
+    return len(probes)
+
+
+@shared_task(ignore_result=True)
+def run_probe(probe_id: int, source: str = ProbeResult.Source.SCHEDULE) -> str | None:
+    probe = Probe.objects.filter(pk=probe_id).first()
+    if probe is None:
+        return None
+    result = engine.run_checker(probe, engine.previous_details(probe))
+    engine.record_result(probe, result, source)
+    return result.status
+
+
+@shared_task(ignore_result=True)
+def run_http_batch(probe_ids: list[int]) -> int:
+    probes = list(Probe.objects.filter(pk__in=probe_ids, kind=Probe.Kind.HTTP))
+    results = engine.run_http_batch(probes)
+    for probe in probes:
+        engine.record_result(probe, results[probe.pk])
+    return len(probes)
+
+
+@shared_task(ignore_result=True)
+def prune_results() -> int:
+    return engine.prune_results()

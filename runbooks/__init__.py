@@ -1,0 +1,1 @@
+"""Runbook versions, the Markdown parser and checklists: issue #3."""

@@ -1,0 +1,497 @@
+"""What the sections of a parsed runbook are: section types, scenarios, procedures, severities,
+comms templates, and the objects an import proposes (escalation policies, comms templates,
+probes, the post-incident review checklist).
+
+These rules read headings and the tree's structure; they never look at raw Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+from runbooks.parser import Node, walk_steps
+
+# Heading words → section type; the keyword that appears first in the title wins, so
+# "Investigation and Resolution" is a diagnosis phase and "Cache Stampede Recovery" a fix.
+SECTION_KEYWORDS: list[tuple[str, tuple[str, ...]]] = [
+    ("symptoms", ("symptom", "symptoms", "signs", "how it shows")),
+    ("common_causes", ("common causes", "causes", "likely causes", "possible causes")),
+    (
+        "diagnosis",
+        (
+            "diagnosis",
+            "diagnose",
+            "diagnostics",
+            "immediate response",
+            "investigation",
+            "investigate",
+            "identify",
+            "identification",
+            "detection",
+            "detect",
+            "assess",
+            "assessment",
+            "triage",
+            "checks",
+        ),
+    ),
+    (
+        "resolution",
+        (
+            "resolution",
+            "resolve",
+            "mitigation",
+            "mitigate",
+            "recovery",
+            "recover",
+            "fix",
+            "fixes",
+            "response actions",
+            "remediation",
+            "workaround",
+            "solution",
+        ),
+    ),
+    ("escalation", ("escalation", "escalate")),
+    (
+        "prevention",
+        (
+            "prevention",
+            "prevent",
+            "post-incident",
+            "post incident",
+            "postmortem",
+            "post-mortem",
+            "lessons learned",
+            "follow-up",
+        ),
+    ),
+    ("communication", ("communication", "communications", "comms")),
+]
+_KEYWORD_PATTERNS = [
+    (section_type, re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, words)) + r")(?![\w-])"))
+    for section_type, words in SECTION_KEYWORDS
+]
+
+# Contexts whose sections are references, not things to follow step by step.
+REFERENCE_WORDS = re.compile(
+    r"\b(table of contents|contents|related documentation|documentation|overview|purpose|"
+    r"severity levels|quick reference|contacts?|sign-off|glossary|references?|"
+    r"monitoring|metrics|dashboards?|health check endpoints|checklist)\b"
+)
+PROCEDURE_WORDS = re.compile(r"\b(procedures?|response|runbook|playbook|rollback|recovery)\b")
+NOT_PROCEDURE_TYPES = {
+    "symptoms",
+    "common_causes",
+    "escalation",
+    "prevention",
+    "communication",
+    "branch",
+}
+SEVERITY_CODE = re.compile(r"\b(?:P|SEV|S)\s?-?([0-3])\b", re.IGNORECASE)
+SEVERITY_WORDS = [
+    ("P0", ("critical", "blocker", "emergency", "🔴")),
+    ("P1", ("high", "major", "🟠")),
+    ("P2", ("medium", "moderate", "minor", "🟡")),
+    ("P3", ("low", "cosmetic", "🟢", "🔵")),
+]
+PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|\bX+%|\{\{\s*[\w.]+\s*\}\}|<[A-Za-z_][\w .-]{0,40}>")
+URL = re.compile(r"https?://[^\s'\"<>`)]+")
+DURATION = re.compile(
+    r"(\d+(?:\.\d+)?)\s*\+?\s*(min|mins|minutes?|m|h|hr|hrs|hours?|d|days?)\b", re.IGNORECASE
+)
+
+
+def sections(node: Node) -> Iterator[Node]:
+    for child in node["children"]:
+        yield child
+        yield from sections(child)
+
+
+def section_type_of(title: str) -> str | None:
+    lowered = title.lower()
+    best: tuple[int, str] | None = None
+    for section_type, pattern in _KEYWORD_PATTERNS:
+        match = pattern.search(lowered)
+        if match and (best is None or match.start() < best[0]):
+            best = (match.start(), section_type)
+    return best[1] if best else None
+
+
+def severity_code(text: str) -> str | None:
+    match = SEVERITY_CODE.search(text)
+    return f"P{match.group(1)}" if match else None
+
+
+def severity_of_cell(text: str) -> str | None:
+    code = severity_code(text)
+    if code:
+        return code
+    lowered = text.lower()
+    for severity, words in SEVERITY_WORDS:
+        if any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", lowered) for word in words):
+            return severity
+    return None
+
+
+def plain(text: str) -> str:
+    """Cell or label text without the Markdown emphasis and link syntax around words."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    return re.sub(r"[*_`]", "", text).strip()
+
+
+def words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
+
+
+def minutes_of(text: str) -> int | None:
+    match = DURATION.search(text)
+    if not match:
+        return None
+    number, unit = float(match.group(1)), match.group(2).lower()
+    if unit.startswith("h"):
+        number *= 60
+    elif unit.startswith("d"):
+        number *= 60 * 24
+    return round(number)
+
+
+# -- classification ---------------------------------------------------------------------
+def classify(tree: Node) -> Node:
+    for section in sections(tree):
+        if section["section_type"] is None:
+            section["section_type"] = section_type_of(section["title"])
+    mark_scenarios(tree)
+    mark_procedures(tree)
+    assign_severities(tree)
+    extract_templates(tree, in_comms=False)
+    tree["proposals"] = proposals(tree)
+    return tree
+
+
+def mark_scenarios(tree: Node) -> None:
+    for section in sections(tree):
+        types = {child["section_type"] for child in section["children"]}
+        if "symptoms" in types and types & {"diagnosis", "resolution"}:
+            section["kind"] = "scenario"
+
+
+def inside(tree: Node, kinds: set[str]) -> set[int]:
+    """ids of the sections below a node of one of these kinds."""
+    below: set[int] = set()
+
+    def visit(node: Node, covered: bool) -> None:
+        for child in node["children"]:
+            if covered:
+                below.add(id(child))
+            visit(child, covered or child["kind"] in kinds)
+
+    visit(tree, False)
+    return below
+
+
+def unit_level(tree: Node) -> int:
+    """The heading level at which this runbook lists the things a responder follows."""
+    scenario_levels = [s["level"] for s in sections(tree) if s["kind"] == "scenario"]
+    if scenario_levels:
+        return Counter(scenario_levels).most_common(1)[0][0]
+    chapters = [c for c in tree["children"] if not c["pseudo"]]
+    if len(chapters) == 1 and chapters[0]["level"] == 1:
+        chapters = [c for c in chapters[0]["children"] if not c["pseudo"]]
+    if not chapters:
+        return 1
+    level = min(c["level"] for c in chapters)
+    with_subsections = [c for c in chapters if any(not g["pseudo"] for g in c["children"])]
+    return level + 1 if len(with_subsections) * 2 >= len(chapters) else level
+
+
+def action_counts(node: Node) -> tuple[int, int]:
+    """(actions, other blocks) in a section and all below it: ordered steps and code blocks
+    are actions; paragraphs, bullet points, checklists and tables are not."""
+    actions = other = 0
+
+    def count(blocks: list[dict]) -> None:
+        nonlocal actions, other
+        for block in blocks:
+            if block["type"] == "code":
+                actions += 1
+            elif block["type"] == "list":
+                for step in block["steps"]:
+                    if block["ordered"]:
+                        actions += 1
+                    else:
+                        other += 1
+                    actions += len(step["code"])
+            elif block["type"] in ("paragraph", "table", "quote", "callout"):
+                other += 1
+
+    def visit(section: Node) -> None:
+        count(section["blocks"])
+        for child in section["children"]:
+            visit(child)
+
+    visit(node)
+    return actions, other
+
+
+def mark_procedures(tree: Node) -> None:
+    level = unit_level(tree)
+    under_scenario = inside(tree, {"scenario"})
+
+    def reference_context(path: list[Node]) -> bool:
+        if PROCEDURE_WORDS.search(path[-1]["title"].lower()):
+            return False
+        for ancestor in path:
+            title = ancestor["title"].lower()
+            if ancestor["section_type"] in ("communication", "escalation"):
+                return True
+            if REFERENCE_WORDS.search(title) and not PROCEDURE_WORDS.search(title):
+                return True
+        return False
+
+    def visit(node: Node, path: list[Node]) -> None:
+        for child in node["children"]:
+            trail = [*path, child]
+            if child["kind"] == "scenario" or id(child) in under_scenario:
+                continue
+            has_subsections = any(not g["pseudo"] for g in child["children"])
+            at_unit = child["level"] == level or (child["level"] < level and not has_subsections)
+            if (
+                at_unit
+                and not child["pseudo"]
+                and child["section_type"] not in NOT_PROCEDURE_TYPES
+                and not reference_context(trail)
+            ):
+                actions, other = action_counts(child)
+                if actions and actions * 2 >= other:
+                    child["kind"] = "procedure"
+                    continue
+            visit(child, trail)
+
+    visit(tree, [])
+
+
+def assign_severities(tree: Node) -> None:
+    by_anchor, by_name = quick_reference(tree)
+
+    def visit(node: Node, inherited: str | None) -> None:
+        for child in node["children"]:
+            own = severity_code(child["title"])
+            if child["kind"] in ("scenario", "procedure"):
+                listed = by_anchor.get(child["anchor"]) or match_name(child["title"], by_name)
+                child["severity"] = own or listed or inherited
+            else:
+                child["severity"] = own
+            visit(child, own or inherited)
+
+    visit(tree, None)
+
+
+def quick_reference(tree: Node) -> tuple[dict[str, str], list[tuple[set[str], str]]]:
+    """Severities from tables that list issues with a Severity/Priority column."""
+    by_anchor: dict[str, str] = {}
+    by_name: list[tuple[set[str], str]] = []
+    for node in [tree, *sections(tree)]:
+        for table in node["tables"]:
+            header = [plain(h).lower() for h in table["header"]]
+            column = next(
+                (i for i, h in enumerate(header) if "severity" in h or "priority" in h), None
+            )
+            if column is None or column == 0:
+                continue
+            for row in table["rows"]:
+                if len(row) <= column:
+                    continue
+                severity = severity_of_cell(row[column])
+                if not severity:
+                    continue
+                for cell in row:
+                    for match in re.finditer(r"\]\(#([^)\s]+)\)", cell):
+                        by_anchor.setdefault(match.group(1), severity)
+                by_name.append((words(plain(row[0])), severity))
+    return by_anchor, by_name
+
+
+def match_name(title: str, by_name: list[tuple[set[str], str]]) -> str | None:
+    title_words = words(title)
+    best: tuple[float, str] | None = None
+    for name_words, severity in by_name:
+        if not name_words or not title_words:
+            continue
+        score = len(name_words & title_words) / len(name_words | title_words)
+        if score >= 0.5 and (best is None or score > best[0]):
+            best = (score, severity)
+    return best[1] if best else None
+
+
+def extract_templates(node: Node, in_comms: bool) -> None:
+    in_comms = (
+        in_comms
+        or node.get("section_type") == "communication"
+        or "template" in node["title"].lower()
+    )
+    if in_comms:
+        for block in node["blocks"]:
+            if block["type"] == "code":
+                content = block["content"]
+            elif block["type"] == "quote":
+                content = "\n\n".join(b.get("text", "") for b in block["blocks"])
+            else:
+                continue
+            node["templates"].append(
+                {
+                    "name": node["title"],
+                    "content": content,
+                    "placeholders": list(dict.fromkeys(PLACEHOLDER.findall(content))),
+                }
+            )
+    for child in node["children"]:
+        extract_templates(child, in_comms)
+
+
+# -- proposals ---------------------------------------------------------------------------
+def proposals(tree: Node) -> list[dict]:
+    found: list[dict] = []
+    within = inside(tree, {"scenario", "procedure"})
+    for node in [tree, *sections(tree)]:
+        for template in node["templates"]:
+            found.append(
+                {
+                    "kind": "comms_template",
+                    "title": template["name"],
+                    "source": node["anchor"],
+                    "payload": template,
+                }
+            )
+        if node["section_type"] == "escalation":
+            policy = escalation_policy(node)
+            if policy["levels"]:
+                found.append(
+                    {
+                        "kind": "escalation_policy",
+                        "title": node["title"],
+                        "source": node["anchor"],
+                        "payload": policy,
+                    }
+                )
+        found.extend(probe_proposals(node))
+        # A post-incident list inside a scenario is that scenario's follow-up, not the team's
+        # review checklist.
+        if (
+            node["section_type"] == "prevention"
+            and node["kind"] == "section"
+            and id(node) not in within
+        ):
+            items = [plain(step["text"]) for step in walk_steps(node["steps"]) if step["text"]]
+            if items:
+                found.append(
+                    {
+                        "kind": "review_checklist",
+                        "title": node["title"],
+                        "source": node["anchor"],
+                        "payload": {"items": items},
+                    }
+                )
+    return found
+
+
+def escalation_policy(node: Node) -> dict:
+    """Levels from a severity table, a `**Level N** (0-15 min): who` list, or L1/L2/L3
+    subsections with a `**Response Time**` line."""
+    levels: list[dict] = []
+    for table in node["tables"]:
+        header = [plain(h).lower() for h in table["header"]]
+        for row in table["rows"]:
+            cells = dict(zip(header, (plain(c) for c in row), strict=False))
+            first = plain(row[0]) if row else ""
+            time_cell = next((v for k, v in cells.items() if "time" in k), "")
+            who = next(
+                (
+                    v
+                    for k, v in cells.items()
+                    if "escalat" in k or "contact" in k or "who" in k or "owner" in k
+                ),
+                "",
+            )
+            levels.append(
+                {
+                    "name": first,
+                    "severity": severity_of_cell(first),
+                    "response_minutes": minutes_of(time_cell),
+                    "notify": who,
+                }
+            )
+    for step in node["steps"]:
+        text = plain(step["text"])
+        name, _, who = text.partition(":")
+        levels.append(
+            {
+                "name": re.sub(r"\s*\(.*?\)", "", name).strip(),
+                "severity": None,
+                "response_minutes": minutes_of(name),
+                "notify": who.strip(),
+            }
+        )
+    for child in node["children"]:
+        text = " ".join(plain(b.get("text", "")) for b in child["blocks"])
+        response = re.search(r"response time\s*:?\s*([^\n]+)", text, re.IGNORECASE)
+        handles = re.search(r"handles\s*:?\s*(.+)", text, re.IGNORECASE)
+        if response:
+            levels.append(
+                {
+                    "name": child["title"],
+                    "severity": None,
+                    "response_minutes": minutes_of(response.group(1)),
+                    "notify": handles.group(1).strip() if handles else "",
+                }
+            )
+    return {"levels": levels}
+
+
+def probe_proposals(node: Node) -> list[dict]:
+    found = []
+    title = node["title"].lower()
+    for table in node["tables"]:
+        header = [plain(h).lower() for h in table["header"]]
+        threshold = next((i for i, h in enumerate(header) if "threshold" in h), None)
+        if threshold is None:
+            continue
+        normal = next((i for i, h in enumerate(header) if "normal" in h), None)
+        for row in table["rows"]:
+            if len(row) <= threshold:
+                continue
+            found.append(
+                {
+                    "kind": "probe",
+                    "title": plain(row[0]),
+                    "source": node["anchor"],
+                    "payload": {
+                        "type": "metric_threshold",
+                        "metric": plain(row[0]),
+                        "normal": plain(row[normal]) if normal is not None else "",
+                        "alert_threshold": plain(row[threshold]),
+                    },
+                }
+            )
+    if "health" in title or "endpoint" in title:
+        for block in node["blocks"]:
+            if block["type"] != "code":
+                continue
+            label = ""
+            for line in block["content"].splitlines():
+                stripped = line.strip()
+                if stripped.startswith("#"):
+                    label = stripped.lstrip("#").strip()
+                    continue
+                for url in URL.findall(stripped):
+                    found.append(
+                        {
+                            "kind": "probe",
+                            "title": label or url,
+                            "source": node["anchor"],
+                            "payload": {"type": "http", "url": url, "method": "GET"},
+                        }
+                    )
+    return found

@@ -1,0 +1,124 @@
+"""Import a runbook text as a new version (or recognise one already imported)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from runbooks.models import Proposal, Runbook, RunbookVersion, Scenario
+from runbooks.parser import build_tree
+from runbooks.repair import repair_text
+from runbooks.steps import search_text
+
+MAX_BYTES = 1024 * 1024
+
+
+class RunbookImportError(ValueError):
+    """The file can't be a runbook (too large, binary, not UTF-8); nothing was stored."""
+
+
+@dataclass
+class ImportResult:
+    version: RunbookVersion
+    created: bool
+
+
+def decode(data: bytes) -> str:
+    if len(data) > MAX_BYTES:
+        raise RunbookImportError(
+            f"The file is {len(data):,} bytes; runbooks are limited to {MAX_BYTES:,} bytes."
+        )
+    if b"\x00" in data:
+        raise RunbookImportError("The file is not text (it contains NUL bytes).")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RunbookImportError(
+            f"The file is not UTF-8 text (byte {exc.start} can't be decoded)."
+        ) from None
+
+
+def runbook_slug(filename: str, metadata: dict) -> str:
+    slug = slugify(metadata.get("slug") or Path(filename).stem)
+    return slug[:120] or "runbook"
+
+
+def import_runbook(data: bytes | str, *, filename: str, by=None) -> ImportResult:
+    text = decode(data) if isinstance(data, bytes) else data
+    if len(text.encode("utf-8")) > MAX_BYTES:
+        raise RunbookImportError(f"Runbooks are limited to {MAX_BYTES:,} bytes.")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    repaired = repair_text(text)
+    tree, warnings = build_tree(repaired, Path(filename).stem)
+    slug = runbook_slug(filename, tree.get("metadata", {}))
+    try:
+        return _store(slug, text, repaired.text, digest, tree, warnings, filename, by)
+    except IntegrityError:
+        # A concurrent import of the same text won the race: that version is ours too.
+        existing = RunbookVersion.objects.get(runbook__slug=slug, source_sha256=digest)
+        return ImportResult(existing, created=False)
+
+
+def _store(slug, text, repaired, digest, tree, warnings, filename, by) -> ImportResult:
+    with transaction.atomic():
+        runbook, _ = Runbook.objects.get_or_create(slug=slug, defaults={"title": tree["title"]})
+        runbook = Runbook.objects.select_for_update().get(pk=runbook.pk)
+        existing = runbook.versions.filter(source_sha256=digest).first()
+        if existing is not None:
+            return ImportResult(existing, created=False)
+        last = runbook.versions.order_by("-number").values_list("number", flat=True).first()
+        version = RunbookVersion.objects.create(
+            runbook=runbook,
+            number=(last or 0) + 1,
+            filename=Path(filename).name,
+            source=text,
+            repaired=repaired,
+            source_sha256=digest,
+            tree=tree,
+            warnings=warnings,
+            imported_by=by,
+        )
+        Scenario.objects.bulk_create(scenario_rows(version, tree))
+        Proposal.objects.bulk_create(
+            Proposal(
+                version=version,
+                kind=p["kind"],
+                title=p["title"][:300],
+                source=p["source"][:300],
+                payload=p["payload"],
+            )
+            for p in tree.get("proposals", [])
+        )
+        runbook.title = tree["title"] or runbook.title
+        runbook.current_version = version
+        runbook.save(update_fields=["title", "current_version"])
+    return ImportResult(version, created=True)
+
+
+def scenario_rows(version: RunbookVersion, tree: dict) -> list[Scenario]:
+    rows: list[Scenario] = []
+
+    def visit(node: dict, path: list[int]) -> None:
+        for index, child in enumerate(node["children"]):
+            child_path = [*path, index]
+            if child["kind"] in (Scenario.Kind.SCENARIO, Scenario.Kind.PROCEDURE):
+                rows.append(
+                    Scenario(
+                        version=version,
+                        kind=child["kind"],
+                        title=child["title"][:300],
+                        anchor=child["anchor"][:300],
+                        severity=child["severity"] or "",
+                        position=len(rows),
+                        path=child_path,
+                        search_text=search_text(child),
+                    )
+                )
+            visit(child, child_path)
+
+    visit(tree, [])
+    return rows

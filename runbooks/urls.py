@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from runbooks import views
+
+app_name = "runbooks"
+urlpatterns = [
+    path("", views.library, name="library"),
+    # Before <slug>/: "upload" is not a runbook.
+    path("upload/", views.upload, name="upload"),
+    path("<slug:slug>/", views.runbook_detail, name="detail"),
+    path("<slug:slug>/v/<int:number>/", views.runbook_version, name="version"),
+    path("<slug:slug>/versions/", views.versions, name="versions"),
+    path("<slug:slug>/diff/<int:a>/<int:b>/", views.diff, name="diff"),
+]

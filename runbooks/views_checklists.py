@@ -1,0 +1,127 @@
+"""POST endpoints of the incident page's Runbooks panel: attach a scenario, tick, reopen, skip
+and note its steps.
+
+Like incidents/views/changes.py, each answers htmx with 204 and an `incident-changed` trigger
+(every action wrote an event, so the page's poll brings the panel up to date out of band) and a
+plain form post with a redirect back to the step. Responders follow runbooks, so every endpoint
+needs `incidents.declare_incident`.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from incidents.actions import ActionError
+from incidents.models import Incident
+from incidents.permissions import get_incident_for_user
+from incidents.views.live import live_context
+from runbooks import checklists
+from runbooks.models import Scenario, StepRun
+
+PERM = "incidents.declare_incident"
+
+
+def _changed(request: HttpRequest, incident: Incident, anchor: str) -> HttpResponse:
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Trigger"] = "incident-changed"
+        return response
+    return redirect(f"{incident.get_absolute_url()}#{anchor}")
+
+
+def _refused(
+    request: HttpRequest, incident: Incident, reason: str, status: int = 409
+) -> HttpResponse:
+    if request.htmx:
+        return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")
+    if status == 400:
+        # Without JavaScript the page itself carries the message, with the real status code.
+        messages.error(request, reason)
+        return render(
+            request, "incidents/detail.html", live_context(request, incident, None), status=400
+        )
+    messages.error(request, reason)
+    return redirect(incident)
+
+
+def _step(request: HttpRequest, pk: int, step_id: int) -> tuple[Incident, StepRun]:
+    """The incident and one of its steps; a step of another incident is a 404."""
+    incident = get_incident_for_user(request, pk, PERM)
+    step = get_object_or_404(
+        StepRun.objects.select_related("run__scenario"), pk=step_id, run__incident_id=incident.pk
+    )
+    return incident, step
+
+
+@login_required
+@require_POST
+def attach(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = get_incident_for_user(request, pk, PERM)
+    scenario_id = request.POST.get("scenario", "")
+    if not scenario_id.isdigit():
+        return _refused(request, incident, "Choose a scenario or procedure to attach.", 400)
+    scenario = get_object_or_404(
+        Scenario.objects.select_related("version__runbook"), pk=int(scenario_id)
+    )
+    try:
+        run = checklists.attach_scenario(incident, scenario, by=request.user)
+    except ActionError as exc:
+        return _refused(request, incident, str(exc))
+    return _changed(request, incident, f"run-{run.pk}")
+
+
+@login_required
+@require_POST
+def complete_step(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+    incident, step = _step(request, pk, step_id)
+    # Already done (a colleague was quicker, or a double click): nothing to do, not an error.
+    checklists.complete_step(step, by=request.user)
+    return _changed(request, incident, f"step-{step.pk}")
+
+
+@login_required
+@require_POST
+def reopen_step(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+    incident, step = _step(request, pk, step_id)
+    checklists.reopen_step(step, by=request.user)
+    return _changed(request, incident, f"step-{step.pk}")
+
+
+@login_required
+@require_POST
+def skip_step(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+    incident, step = _step(request, pk, step_id)
+    reason = request.POST.get("reason", "").strip()
+    if not reason:
+        return _refused(request, incident, "Give a reason for skipping this step.", 400)
+    if len(reason) > checklists.MAX_REASON_CHARS:
+        return _refused(
+            request,
+            incident,
+            f"Keep the reason under {checklists.MAX_REASON_CHARS} characters.",
+            400,
+        )
+    try:
+        checklists.skip_step(step, reason=reason, by=request.user)
+    except ActionError as exc:
+        return _refused(request, incident, str(exc))
+    return _changed(request, incident, f"step-{step.pk}")
+
+
+@login_required
+@require_POST
+def annotate_step(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+    incident, step = _step(request, pk, step_id)
+    text = request.POST.get("text", "").strip()
+    if not text:
+        return _refused(request, incident, "Write something to note on this step.", 400)
+    if len(text) > checklists.MAX_NOTE_CHARS:
+        return _refused(
+            request, incident, f"Keep the note under {checklists.MAX_NOTE_CHARS} characters.", 400
+        )
+    checklists.annotate_step(step, text=text, by=request.user)
+    return _changed(request, incident, f"step-{step.pk}")

@@ -1,0 +1,141 @@
+"""Pages run a constant number of queries, whatever the amount of data (two sizes each)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from incidents import actions
+from incidents.models import Incident, RoleAssignment, Service, TimelineEvent
+
+
+def make_incidents(count: int, user, services: list[Service]) -> None:
+    now = timezone.now()
+    incidents = Incident.objects.bulk_create(
+        Incident(
+            title=f"Incident {n}",
+            severity=f"P{n % 4}",
+            declared_by=user,
+            declared_at=now - timedelta(minutes=n),
+            ack_due_at=now - timedelta(minutes=n) + timedelta(hours=1),
+        )
+        for n in range(count)
+    )
+    through = Incident.services.through
+    through.objects.bulk_create(
+        through(incident_id=i.pk, service_id=services[n % len(services)].pk)
+        for n, i in enumerate(incidents)
+    )
+    RoleAssignment.objects.bulk_create(
+        RoleAssignment(incident=i, role="commander", user=user, assigned_by=user) for i in incidents
+    )
+    TimelineEvent.objects.bulk_create(
+        TimelineEvent(incident=i, kind="declared", actor=user, text=i.title) for i in incidents
+    )
+
+
+@pytest.mark.parametrize("size", [5, 2000])
+def test_incident_list_queries_do_not_grow(
+    responder_client, responder, size, django_assert_num_queries
+):
+    services = [Service.objects.create(name=f"svc-{n}") for n in range(3)]
+    make_incidents(size, responder, services)
+    # session, user, user permissions, group permissions, service choices of the filter form,
+    # count for the paginator, the page of incidents (+ declared_by), their services,
+    # their current roles (+ users)
+    with django_assert_num_queries(9):
+        response = responder_client.get("/incidents/?state=all")
+    assert response.status_code == 200
+    assert len(response.context["page"].object_list) == min(size, 50)
+    # every filter applied: one more to validate the chosen service; "mine" is an EXISTS
+    with django_assert_num_queries(10):
+        response = responder_client.get(
+            f"/incidents/?state=open&severity=P1&service={services[1].pk}&mine=on"
+        )
+    assert response.status_code == 200
+
+
+def add_events(incident, user, count: int) -> None:
+    TimelineEvent.objects.bulk_create(
+        TimelineEvent(incident=incident, kind="note_added", actor=user, text=f"note {n}")
+        for n in range(count)
+    )
+
+
+@pytest.mark.parametrize("size", [3, 1000])
+def test_incident_page_queries_do_not_grow(
+    lead_client, lead, responder, size, django_assert_num_queries
+):
+    incident = actions.declare_incident(title="Big one", severity="P0", declared_by=responder)
+    actions.assign_role(incident, role="commander", user=lead, by=lead)
+    add_events(incident, responder, size)
+    note = incident.events.filter(kind="note_added").last()
+    actions.pin_note(incident, event=note, by=lead)
+    # session, user, user permissions, group permissions, incident (+ declared_by,
+    # acknowledged_by), newest page of events (+ actors), whether earlier events exist,
+    # current roles (+ users), pins (+ events, actors), services, people for the pickers,
+    # checklist runs (+ scenario, version, runbook, attached_by), their steps (+ changed_by),
+    # step notes (+ actors), runbook candidates for the suggestions
+    with django_assert_num_queries(15):
+        response = lead_client.get(incident.get_absolute_url())
+    assert response.status_code == 200
+    assert len(response.context["events"]) == min(size + 3, 100)
+
+
+@pytest.mark.parametrize("size", [3, 1000])
+def test_timeline_poll_queries_do_not_grow(
+    lead_client, lead, responder, size, django_assert_num_queries
+):
+    incident = actions.declare_incident(title="Big one", severity="P0", declared_by=responder)
+    add_events(incident, responder, size)
+    since = list(incident.events.order_by("-id"))[min(size, 10)].pk
+    # session, user, user permissions, group permissions, incident with newest event id,
+    # events since, whether earlier events exist, roles, pins, services, people,
+    # checklist runs, steps, step notes, runbook candidates
+    with django_assert_num_queries(15):
+        response = lead_client.get(
+            f"/incidents/{incident.pk}/timeline/?since={since}", HTTP_HX_REQUEST="true"
+        )
+    assert response.status_code == 200
+    assert response.content.decode().count('<li class="event ') == min(size + 1, 11)
+
+
+def attach_runs(incident, user, runs: int, steps_per_run: int) -> None:
+    """`runs` runbooks of `steps_per_run` steps each, attached, with every state and a note."""
+    from runbooks import checklists
+    from runbooks.importer import import_runbook
+
+    for n in range(runs):
+        steps = "\n".join(f"{i}. Check thing {i} with `tool-{i}`" for i in range(1, steps_per_run))
+        text = (
+            f"# Runbook {n}\n\n## Scenario {n}\n\n### Symptoms\n- Big one is slow\n\n"
+            f"### Diagnosis\n{steps}\n\n```bash\nredis-cli ping\n```\n"
+        )
+        version = import_runbook(text, filename=f"runbook-{n}.md").version
+        run = checklists.attach_scenario(incident, version.scenarios.get(), by=user)
+        first, second, third = run.steps.all()[:3]
+        checklists.complete_step(first, by=user)
+        checklists.skip_step(second, reason="not on this stack", by=user)
+        checklists.annotate_step(third, text="looked fine", by=user)
+
+
+@pytest.mark.parametrize(("runs", "steps_per_run"), [(1, 4), (6, 60)])
+def test_incident_page_and_poll_queries_do_not_grow_with_checklists(
+    lead_client, lead, responder, runs, steps_per_run, django_assert_num_queries
+):
+    incident = actions.declare_incident(title="Big one", severity="P0", declared_by=responder)
+    attach_runs(incident, responder, runs, steps_per_run)
+    # the same 15 as without checklists (see above): runs, steps, notes and candidates are
+    # one query each whatever their number
+    with django_assert_num_queries(15):
+        response = lead_client.get(incident.get_absolute_url())
+    assert response.status_code == 200
+    assert response.content.decode().count('class="cl-step ') == runs * steps_per_run
+    with django_assert_num_queries(15):
+        response = lead_client.get(
+            f"/incidents/{incident.pk}/timeline/?since=0", HTTP_HX_REQUEST="true"
+        )
+    assert response.status_code == 200
+    assert response.content.decode().count('class="cl-step ') == runs * steps_per_run

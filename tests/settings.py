@@ -1,0 +1,31 @@
+"""Test settings: production settings with DEBUG off, plus what a test run needs.
+
+Environment variables set outside (DATABASE_URL, REDIS_URL) still apply, so CI's run is on
+PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Own var dir: a test run must not share the filesystem broker with a `make run` worker.
+os.environ.setdefault(
+    "CONSOLE_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
+)
+os.environ.setdefault("SECRET_KEY", "tests-only-" + "k" * 50)
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("CACHE_KEY_PREFIX", "console-tests")
+
+from console.settings import *  # noqa: E402,F403
+
+# No collectstatic in tests: serve from the finders, without the manifest.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

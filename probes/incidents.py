@@ -6,6 +6,7 @@ from __future__ import annotations
 from incidents import actions
 from incidents.models import TimelineEvent
 from probes.models import Probe, ProbeResult
+from runbooks.checklists import attach_scenario
 
 Kind = TimelineEvent.Kind
 
@@ -51,9 +52,7 @@ def on_failure_streak(probe: Probe, result: ProbeResult) -> None:
         data=figures(result),
     )
     if created and probe.scenario_id:
-        attach = _attach_function()
-        if attach is not None:
-            attach(incident, probe.scenario, by=actions.system_user())
+        attach_scenario(incident, probe.scenario, by=actions.system_user())
     probe.open_incident = incident
     probe.save(update_fields=["open_incident"])
 
@@ -69,11 +68,3 @@ def on_recovery(probe: Probe, result: ProbeResult) -> None:
         text=f"{probe.name} recovered: {result.summary}",
         data=figures(result),
     )
-
-
-def _attach_function():
-    try:
-        from runbooks.checklists import attach_scenario
-    except ImportError:  # the checklist engine arrives with the runbooks issue
-        return None
-    return attach_scenario

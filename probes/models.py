@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -155,3 +156,58 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.beat_at:%H:%M:%S}"
+
+
+class CheckRequest(models.Model):
+    """A run someone asked for: "Run now" on a probe, or "Run check" on a checklist step.
+
+    The request row exists before the run, so a page can show "running" until the worker
+    links the result; a redelivered task finds the result already linked and does nothing.
+    """
+
+    probe = models.ForeignKey(Probe, models.CASCADE, related_name="requests")
+    step = models.ForeignKey(
+        "runbooks.StepRun", models.CASCADE, null=True, blank=True, related_name="check_requests"
+    )
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    # True when the broker was unavailable and the check ran in the web request instead.
+    inline = models.BooleanField(default=False)
+    result = models.OneToOneField(
+        ProbeResult, models.SET_NULL, null=True, blank=True, related_name="request"
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["step", "-requested_at"], name="check_request_step")]
+
+    def __str__(self) -> str:
+        return f"{self.probe} requested by {self.requested_by} at {self.requested_at:%H:%M:%S}"
+
+    @property
+    def pending(self) -> bool:
+        return self.result_id is None
+
+
+class StepCheck(models.Model):
+    """A runbook's step command bound to the probe that runs it, accepted once per runbook.
+
+    `key` identifies the check (kind and configuration), so the binding holds for every
+    version of the runbook whose step carries the same command.
+    """
+
+    runbook = models.ForeignKey("runbooks.Runbook", models.CASCADE, related_name="step_checks")
+    key = models.CharField(max_length=64)
+    command = models.TextField(help_text="The command as written in the runbook")
+    probe = models.ForeignKey(Probe, models.CASCADE, related_name="step_checks")
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    accepted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["runbook", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["runbook", "key"], name="step_check_runbook_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.runbook}: {self.command[:60]}"

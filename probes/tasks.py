@@ -48,3 +48,12 @@ def run_http_batch(probe_ids: list[int]) -> int:
 @shared_task(ignore_result=True)
 def prune_results() -> int:
     return engine.prune_results()
+
+
+@shared_task(ignore_result=True)
+def run_check_request(request_id: int) -> str | None:
+    """A check someone asked for (Run now / Run check); see probes.ondemand."""
+    from probes.ondemand import complete_request
+
+    result = complete_request(request_id)
+    return result.status if result else None

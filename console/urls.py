@@ -16,5 +16,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("incidents/", include("incidents.urls")),
     path("runbooks/", include("runbooks.urls")),
+    path("probes/", include("probes.urls")),
     path("admin/", admin.site.urls),
 ]

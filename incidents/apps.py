@@ -9,7 +9,18 @@ class IncidentsConfig(AppConfig):
     verbose_name = "Incidents"
 
     def ready(self) -> None:
-        from incidents.permissions import sync_role_groups
-
         # After every migrate and every test flush, so the groups always exist.
-        post_migrate.connect(sync_role_groups, sender=self)
+        post_migrate.connect(sync_after_last_app, dispatch_uid="incidents.sync_role_groups")
+
+
+def sync_after_last_app(sender, **kwargs) -> None:
+    """post_migrate is sent once per app with models, in INSTALLED_APPS order; the groups'
+    permissions belong to several apps (runbooks, probes…), so sync after the last one, when
+    every permission exists."""
+    from django.apps import apps
+
+    from incidents.permissions import sync_role_groups
+
+    with_models = [config for config in apps.get_app_configs() if config.models_module]
+    if sender is with_models[-1]:
+        sync_role_groups(**kwargs)

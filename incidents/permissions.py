@@ -18,6 +18,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.declare_incident",
         "incidents.view_service",
         "runbooks.view_runbook",
+        "probes.view_probe",
+        # Anyone on call can run a check.
+        "probes.run_probe",
     ],
     LEAD: [
         "runbooks.import_runbook",
@@ -25,6 +28,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.change_severity",
         "incidents.resolve_incident",
         "incidents.acknowledge_for_others",
+        "probes.add_probe",
+        "probes.change_probe",
     ],
     MANAGER: [
         "incidents.view_metrics",

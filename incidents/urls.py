@@ -38,4 +38,14 @@ urlpatterns = [
         checklists.annotate_step,
         name="checklist_step_note",
     ),
+    path(
+        "<int:pk>/checklists/steps/<int:step_id>/check/",
+        checklists.run_check,
+        name="checklist_step_check",
+    ),
+    path(
+        "<int:pk>/checklists/steps/<int:step_id>/check/status/",
+        checklists.check_status,
+        name="checklist_step_check_status",
+    ),
 ]

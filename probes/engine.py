@@ -68,44 +68,117 @@ def record_result(
     probe: Probe, result: CheckResult, source: str = ProbeResult.Source.SCHEDULE
 ) -> ProbeResult:
     """Store the result, flip the state if it changed, and open or update the incident."""
+    [stored] = record_results([(probe, result)], source)
+    probe.refresh_from_db()
+    return stored
+
+
+STATE_FIELDS = [
+    "state",
+    "consecutive_failures",
+    "last_checked_at",
+    "last_summary",
+    "last_latency_ms",
+]
+UPDATE_CHUNK = 500
+
+
+def update_states(probes: list[Probe]) -> None:
+    """Write the probes' state columns in one UPDATE … FROM (VALUES …) per 500 probes.
+
+    Django's bulk_update builds a CASE per field and row in Python, over a second per 1,000
+    probes; this is the same change as plain SQL (SQLite 3.33+ and PostgreSQL both name the
+    VALUES columns column1…columnN). PostgreSQL needs the types spelled out for NULLs.
+    """
+    table = connection.ops.quote_name(Probe._meta.db_table)
+    pg = connection.vendor == "postgresql"
+    row = (
+        "(%s::bigint, %s::varchar, %s::integer, %s::timestamptz, %s::varchar, %s::float8)"
+        if pg
+        else "(%s, %s, %s, %s, %s, %s)"
+    )
+    assignments = ", ".join(
+        f"{connection.ops.quote_name(Probe._meta.get_field(name).column)} = v.column{index}"
+        for index, name in enumerate(STATE_FIELDS, start=2)
+    )
+    at_field = Probe._meta.get_field("last_checked_at")
+    with connection.cursor() as cursor:
+        for start in range(0, len(probes), UPDATE_CHUNK):
+            chunk = probes[start : start + UPDATE_CHUNK]
+            params: list = []
+            for probe in chunk:
+                params += [
+                    probe.pk,
+                    probe.state,
+                    probe.consecutive_failures,
+                    at_field.get_db_prep_value(probe.last_checked_at, connection),
+                    probe.last_summary,
+                    probe.last_latency_ms,
+                ]
+            values = ", ".join([row] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v "
+                f"WHERE {table}.id = v.column1",
+                params,
+            )
+
+
+def record_results(
+    outcomes: list[tuple[Probe, CheckResult]], source: str = ProbeResult.Source.SCHEDULE
+) -> list[ProbeResult]:
+    """Store a batch of results in one transaction and a constant number of queries: lock the
+    probes (in id order, so two batches never deadlock), insert the results and the state
+    flips, update the probes' state; then open, join or recover incidents for the few probes
+    whose streak crossed a threshold or that came back."""
     from probes.incidents import on_failure_streak, on_recovery
 
+    if not outcomes:
+        return []
     now = timezone.now()
     with transaction.atomic():
-        locked = Probe.objects.select_for_update().get(pk=probe.pk)
-        stored = ProbeResult.objects.create(
-            probe=locked,
-            checked_at=now,
-            status=result.status,
-            latency_ms=result.latency_ms,
-            summary=result.summary[:300],
-            details=result.details,
-            source=source,
-        )
-        before = locked.state
-        locked.consecutive_failures = locked.consecutive_failures + 1 if result.failing else 0
-        if result.status != before:
-            ProbeFlip.objects.create(
-                probe=locked, at=now, from_state=before, to_state=result.status, result=stored
+        locked = {
+            p.pk: p
+            for p in Probe.objects.select_for_update()
+            .filter(pk__in=[probe.pk for probe, _ in outcomes])
+            .order_by("pk")
+        }
+        outcomes = [(locked[probe.pk], result) for probe, result in outcomes if probe.pk in locked]
+        stored = ProbeResult.objects.bulk_create(
+            ProbeResult(
+                probe=probe,
+                checked_at=now,
+                status=result.status,
+                latency_ms=result.latency_ms,
+                summary=result.summary[:300],
+                details=result.details,
+                source=source,
             )
-        locked.state = result.status
-        locked.last_checked_at = now
-        locked.last_summary = result.summary[:300]
-        locked.last_latency_ms = result.latency_ms
-        locked.save(
-            update_fields=[
-                "state",
-                "consecutive_failures",
-                "last_checked_at",
-                "last_summary",
-                "last_latency_ms",
-            ]
+            for probe, result in outcomes
         )
-        if result.failing and locked.consecutive_failures >= locked.failures_to_open:
-            on_failure_streak(locked, stored)
-        elif not result.failing and before in (Probe.State.CRITICAL, Probe.State.ERROR):
-            on_recovery(locked, stored)
-    probe.refresh_from_db()
+        flips, streaks, recoveries = [], [], []
+        for (probe, result), row in zip(outcomes, stored, strict=True):
+            before = probe.state
+            probe.consecutive_failures = probe.consecutive_failures + 1 if result.failing else 0
+            if result.status != before:
+                flips.append(
+                    ProbeFlip(
+                        probe=probe, at=now, from_state=before, to_state=result.status, result=row
+                    )
+                )
+            probe.state = result.status
+            probe.last_checked_at = now
+            probe.last_summary = result.summary[:300]
+            probe.last_latency_ms = result.latency_ms
+            if result.failing and probe.consecutive_failures >= probe.failures_to_open:
+                streaks.append((probe, row))
+            elif not result.failing and before in (Probe.State.CRITICAL, Probe.State.ERROR):
+                recoveries.append((probe, row))
+        ProbeFlip.objects.bulk_create(flips)
+        update_states([probe for probe, _ in outcomes])
+        for probe, row in streaks:
+            on_failure_streak(probe, row)
+        for probe, row in recoveries:
+            on_recovery(probe, row)
     return stored
 
 

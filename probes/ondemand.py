@@ -17,6 +17,7 @@ from incidents.models import TimelineEvent
 from probes import engine
 from probes.incidents import figures
 from probes.models import CheckRequest, Probe, ProbeResult
+from runbooks.checklists import step_excerpt
 
 
 def request_run(probe: Probe, *, by: AbstractBaseUser, step=None) -> CheckRequest:
@@ -62,6 +63,8 @@ def complete_request(request_id: int) -> ProbeResult | None:
                 data={
                     **figures(stored),
                     "probe": probe.name,
+                    "step": step_excerpt(step),
+                    "scenario": step.run.scenario.title,
                     "run_id": step.run_id,
                     "step_id": step.pk,
                     "position": step.position,
@@ -70,9 +73,3 @@ def complete_request(request_id: int) -> ProbeResult | None:
                 },
             )
     return stored
-
-
-def step_excerpt(step) -> str:
-    from runbooks.checklists import step_excerpt as excerpt
-
-    return excerpt(step)

@@ -95,7 +95,7 @@ def logical_lines(content: str) -> list[str]:
     for raw in content.splitlines():
         stripped = raw.strip()
         if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
+            pending += stripped[:-1].rstrip() + " "
             continue
         line = (pending + stripped).strip()
         if line and not _balanced(line):

@@ -40,8 +40,7 @@ def run_probe(probe_id: int, source: str = ProbeResult.Source.SCHEDULE) -> str |
 def run_http_batch(probe_ids: list[int]) -> int:
     probes = list(Probe.objects.filter(pk__in=probe_ids, kind=Probe.Kind.HTTP))
     results = engine.run_http_batch(probes)
-    for probe in probes:
-        engine.record_result(probe, results[probe.pk])
+    engine.record_results([(probe, results[probe.pk]) for probe in probes])
     return len(probes)
 
 

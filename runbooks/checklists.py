@@ -24,6 +24,8 @@ from markdown_it import MarkdownIt
 
 from incidents.actions import ActionError, record
 from incidents.models import Incident, Status, TimelineEvent
+from probes.models import CheckRequest, ProbeResult, StepCheck
+from probes.recognise import recognise_step
 from runbooks.models import ChecklistRun, Scenario, StepRun
 from runbooks.render import code_block, inline
 from runbooks.steps import checklist_steps
@@ -60,6 +62,11 @@ def step_excerpt(step: StepRun) -> str:
     if len(text) > EXCERPT_CHARS:
         text = text[: EXCERPT_CHARS - 1].rstrip() + "…"
     return text
+
+
+def step_check_key(code: list[dict]) -> str:
+    found = recognise_step(code)
+    return found.key if found else ""
 
 
 def _lock(incident_id: int) -> Incident:
@@ -110,6 +117,7 @@ def attach_scenario(
                 group=step["group"][:500],
                 text=step["text"],
                 code=step["code"],
+                check_key=step_check_key(step["code"]),
             )
             for position, step in enumerate(steps)
         )
@@ -135,11 +143,23 @@ def attach_scenario(
 
 
 def complete_step(
-    step: StepRun, *, by: AbstractBaseUser, at: datetime | None = None
+    step: StepRun,
+    *,
+    by: AbstractBaseUser,
+    at: datetime | None = None,
+    evidence: ProbeResult | None = None,
 ) -> TimelineEvent | None:
-    """Tick a step (also one skipped earlier: someone did it after all). None if already done."""
+    """Tick a step (also one skipped earlier: someone did it after all). None if already done.
+
+    `evidence` is the passing check result the step was ticked from; the event names it.
+    """
     at = at or timezone.now()
     run = step.run
+    text = f"ticked '{step_excerpt(step)}'"
+    extra: dict = {}
+    if evidence is not None:
+        text += f" (check passed: {evidence.summary})"
+        extra = {"result_id": evidence.pk, "probe_id": evidence.probe_id}
     with transaction.atomic():
         incident = _lock(run.incident_id)
         changed = StepRun.objects.filter(
@@ -151,8 +171,8 @@ def complete_step(
             incident,
             Kind.STEP_DONE,
             by,
-            text=f"ticked '{step_excerpt(step)}'",
-            data=_step_data(step, run),
+            text=text,
+            data=_step_data(step, run, **extra),
             at=at,
         )
 
@@ -235,6 +255,9 @@ class StepView:
     html: SafeString
     code: list[SafeString]
     notes: list[TimelineEvent]
+    # The accepted probe this step's code amounts to, and the latest run someone asked for.
+    check: StepCheck | None = None
+    request: CheckRequest | None = None
 
     @property
     def depth(self) -> int:
@@ -297,6 +320,53 @@ class ChecklistPanel:
     attached_ids: set[int] = field(default_factory=set)
 
 
+def step_check(step: StepRun) -> StepCheck | None:
+    """The accepted check bound to this step's code in its runbook, if any."""
+    if not step.check_key:
+        return None
+    return (
+        StepCheck.objects.select_related("probe")
+        .filter(runbook_id=step.run.scenario.version.runbook_id, key=step.check_key)
+        .first()
+    )
+
+
+def latest_request(step: StepRun) -> CheckRequest | None:
+    return step.check_requests.select_related("result", "probe", "requested_by").first()
+
+
+def _checks_and_requests(
+    incident: Incident, runs: list[ChecklistRun], steps: list[StepRun]
+) -> tuple[dict[tuple[int, str], StepCheck], dict[int, CheckRequest]]:
+    """Bound checks by (run, key) and each step's latest check request: two queries, and
+    none at all when no step's code is a check."""
+    keys = {step.check_key for step in steps if step.check_key}
+    if not keys:
+        return {}, {}
+    runbook_of_run = {run.pk: run.scenario.version.runbook_id for run in runs}
+    bound = {
+        (check.runbook_id, check.key): check
+        for check in StepCheck.objects.filter(
+            runbook_id__in=set(runbook_of_run.values()), key__in=keys
+        ).select_related("probe")
+    }
+    checks = {
+        (run_id, key): bound[(runbook_id, key)]
+        for run_id, runbook_id in runbook_of_run.items()
+        for key in keys
+        if (runbook_id, key) in bound
+    }
+    requests: dict[int, CheckRequest] = {}
+    if checks:
+        for request in (
+            CheckRequest.objects.filter(step__run__incident_id=incident.pk)
+            .select_related("result", "probe", "requested_by")
+            .order_by("step_id", "-requested_at", "-id")
+        ):
+            requests.setdefault(request.step_id, request)
+    return checks, requests
+
+
 def checklist_panel(incident: Incident, *, services: list[str]) -> ChecklistPanel:
     """The Runbooks panel in four queries, whatever the number of runs and steps: runs (with
     scenario, version, runbook, attacher), their steps (with who changed them), the step notes
@@ -313,6 +383,8 @@ def checklist_panel(incident: Incident, *, services: list[str]) -> ChecklistPane
     ).select_related("actor"):
         notes[event.data.get("step_id")].append(event)
 
+    steps = list(steps)
+    checks, requests = _checks_and_requests(incident, runs, steps)
     by_run: dict[int, list[StepView]] = defaultdict(list)
     for step in steps:
         by_run[step.run_id].append(
@@ -321,6 +393,8 @@ def checklist_panel(incident: Incident, *, services: list[str]) -> ChecklistPane
                 html=inline(step.text),
                 code=[code_block(block) for block in step.code],
                 notes=notes.get(step.pk, []),
+                check=checks.get((step.run_id, step.check_key)),
+                request=requests.get(step.pk),
             )
         )
     run_views = []

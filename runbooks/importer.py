@@ -9,10 +9,12 @@ from pathlib import Path
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from probes.models import StepCheck
+from probes.recognise import recognise_step
 from runbooks.models import Proposal, Runbook, RunbookVersion, Scenario
 from runbooks.parser import build_tree
 from runbooks.repair import repair_text
-from runbooks.steps import search_text
+from runbooks.steps import checklist_steps, search_text
 
 MAX_BYTES = 1024 * 1024
 
@@ -82,7 +84,12 @@ def _store(slug, text, repaired, digest, tree, warnings, filename, by) -> Import
             warnings=warnings,
             imported_by=by,
         )
-        Scenario.objects.bulk_create(scenario_rows(version, tree))
+        scenarios = scenario_rows(version, tree)
+        Scenario.objects.bulk_create(scenarios)
+        step_checks = step_check_proposal(runbook, scenarios)
+        if step_checks is not None:
+            step_checks.version = version
+            step_checks.save()
         Proposal.objects.bulk_create(
             Proposal(
                 version=version,
@@ -122,3 +129,34 @@ def scenario_rows(version: RunbookVersion, tree: dict) -> list[Scenario]:
 
     visit(tree, [])
     return rows
+
+
+def step_check_proposal(runbook: Runbook, scenarios: list[Scenario]) -> Proposal | None:
+    """One proposal for all the steps whose code the console can run as a probe (see
+    probes.recognise), leaving out the checks this runbook already has bound."""
+    found: dict[str, dict] = {}
+    for scenario in scenarios:
+        for step in checklist_steps(scenario.node):
+            check = recognise_step(step["code"])
+            if check is None:
+                continue
+            entry = found.setdefault(check.key, {**check.as_dict(), "steps": []})
+            where = {"scenario": scenario.title, "anchor": scenario.anchor,
+                     "text": step["text"][:200]}
+            if where not in entry["steps"]:
+                entry["steps"].append(where)
+    bound = set(
+        StepCheck.objects.filter(runbook=runbook, key__in=list(found)).values_list(
+            "key", flat=True
+        )
+    )
+    checks = [entry for key, entry in found.items() if key not in bound]
+    if not checks:
+        return None
+    steps = sum(len(entry["steps"]) for entry in checks)
+    return Proposal(
+        kind=Proposal.Kind.STEP_CHECKS,
+        title=f"{steps} step{'s' if steps != 1 else ''} can run their check "
+        f"({len(checks)} probe{'s' if len(checks) != 1 else ''})",
+        payload={"checks": checks},
+    )

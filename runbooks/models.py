@@ -103,6 +103,7 @@ class Proposal(models.Model):
         COMMS_TEMPLATE = "comms_template", "Comms template"
         PROBE = "probe", "Probe"
         REVIEW_CHECKLIST = "review_checklist", "Review checklist"
+        STEP_CHECKS = "step_checks", "Step checks"
 
     class Status(models.TextChoices):
         PROPOSED = "proposed", "Proposed"
@@ -159,6 +160,9 @@ class StepRun(models.Model):
     group = models.CharField(max_length=500, blank=True)
     text = models.TextField(help_text="Inline Markdown as written in the runbook")
     code = models.JSONField(default=list, blank=True)
+    # The check the step's code amounts to (probes.recognise), bound to a probe once a lead
+    # accepts the runbook's step checks; empty when the code is nothing the console can run.
+    check_key = models.CharField(max_length=64, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     skip_reason = models.TextField(blank=True)
     changed_by = models.ForeignKey(

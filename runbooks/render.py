@@ -413,6 +413,12 @@ def proposal_summary(kind: str, payload: dict) -> list[str]:
                 f"{payload.get('metric', '')}: normal {payload.get('normal', '?')}, "
                 f"alert {payload.get('alert_threshold', '?')}"
             ]
+    if kind == "step_checks":
+        lines = []
+        for check in payload.get("checks", []):
+            steps = len(check["steps"])
+            lines.append(f"{check['label']} · {steps} step{'s' if steps != 1 else ''}")
+        return lines
     if kind == "review_checklist":
         items = payload.get("items", [])
         return [f"{len(items)} items", *(_shorten(i) for i in items[:3])]

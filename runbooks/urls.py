@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from runbooks import views
+from runbooks import views, views_proposals
 
 app_name = "runbooks"
 urlpatterns = [
     path("", views.library, name="library"),
     # Before <slug>/: "upload" is not a runbook.
     path("upload/", views.upload, name="upload"),
+    path("proposals/<int:pk>/accept/", views_proposals.accept, name="proposal_accept"),
+    path("proposals/<int:pk>/dismiss/", views_proposals.dismiss, name="proposal_dismiss"),
     path("<slug:slug>/", views.runbook_detail, name="detail"),
     path("<slug:slug>/v/<int:number>/", views.runbook_version, name="version"),
     path("<slug:slug>/versions/", views.versions, name="versions"),

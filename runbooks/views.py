@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 
 from incidents.permissions import require_perm
+from probes.proposals import acceptable
 from runbooks.importer import MAX_BYTES, RunbookImportError, import_runbook
 from runbooks.models import Runbook, RunbookVersion, Scenario
 from runbooks.render import diff_lines, proposal_summary, render_tree
@@ -83,6 +84,7 @@ def _runbook_page(request: HttpRequest, version: RunbookVersion) -> HttpResponse
     proposals = list(version.proposals.select_related("decided_by"))
     for proposal in proposals:
         proposal.summary = proposal_summary(proposal.kind, proposal.payload)
+        proposal.acceptable = acceptable(proposal)
     document = render_tree(version.tree)
     context = {
         "runbook": version.runbook,

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from incidents.actions import ActionError
 from incidents.models import Incident
 from incidents.permissions import get_incident_for_user
 from incidents.views.live import live_context
+from probes.models import Probe, ProbeResult
+from probes.ondemand import request_run
 from runbooks import checklists
 from runbooks.models import Scenario, StepRun
 
@@ -78,8 +81,17 @@ def attach(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def complete_step(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     incident, step = _step(request, pk, step_id)
+    evidence = None
+    if request.POST.get("result"):
+        # "Tick: check passed": only a passing result of this very step's check counts.
+        raw = request.POST["result"]
+        evidence = ProbeResult.objects.filter(
+            pk=int(raw) if raw.isdigit() else 0, request__step=step, status=Probe.State.OK
+        ).first()
+        if evidence is None:
+            return _refused(request, incident, "That check result didn't pass on this step.", 400)
     # Already done (a colleague was quicker, or a double click): nothing to do, not an error.
-    checklists.complete_step(step, by=request.user)
+    checklists.complete_step(step, by=request.user, evidence=evidence)
     return _changed(request, incident, f"step-{step.pk}")
 
 
@@ -125,3 +137,54 @@ def annotate_step(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
         )
     checklists.annotate_step(step, text=text, by=request.user)
     return _changed(request, incident, f"step-{step.pk}")
+
+
+# -- Steps that check themselves -------------------------------------------------------------
+
+
+def _check_fragment(
+    request: HttpRequest, incident: Incident, step: StepRun, check, check_request
+) -> HttpResponse:
+    response = render(
+        request,
+        "runbooks/step_check.html",
+        {
+            "incident": incident,
+            "step": step,
+            "check": check,
+            "check_request": check_request,
+            "can_tick": request.user.has_perm(PERM),
+        },
+    )
+    if check_request is not None and not check_request.pending:
+        # The result is on the timeline now: let the page's poll pick it up at once.
+        response["HX-Trigger"] = "incident-changed"
+    return response
+
+
+@login_required
+@require_POST
+def run_check(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+    """Run the probe bound to a step: through a worker, or here when the broker is down."""
+    incident, step = _step(request, pk, step_id)
+    if not request.user.has_perm("probes.run_probe"):
+        raise PermissionDenied
+    check = checklists.step_check(step)
+    if check is None:
+        return _refused(request, incident, "This step has no accepted check to run.", 404)
+    check_request = request_run(check.probe, by=request.user, step=step)
+    if not request.htmx:
+        if check_request.inline:
+            messages.warning(request, "The task queue is unavailable: the check ran here.")
+        return redirect(f"{incident.get_absolute_url()}#step-{step.pk}")
+    return _check_fragment(request, incident, step, check, check_request)
+
+
+@login_required
+@require_safe
+def check_status(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
+    """The step's check area: polled every second while its latest run is pending."""
+    incident, step = _step(request, pk, step_id)
+    return _check_fragment(
+        request, incident, step, checklists.step_check(step), checklists.latest_request(step)
+    )

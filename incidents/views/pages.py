@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
+from console.htmx import wants_part
 from incidents import actions
 from incidents.forms import DeclareForm, IncidentFilterForm
 from incidents.models import Incident, RoleAssignment, Status
@@ -61,7 +62,9 @@ def incident_list(request: HttpRequest) -> HttpResponse:
         "query": query.urlencode(),
         "now": timezone.now(),
     }
-    template = "incidents/list.html#incident-table" if request.htmx else "incidents/list.html"
+    template = (
+        "incidents/list.html#incident-table" if wants_part(request) else "incidents/list.html"
+    )
     return render(request, template, context)
 
 

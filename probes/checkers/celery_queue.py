@@ -28,7 +28,11 @@ def run(config: dict, timeout: float, previous: dict | None = None) -> CheckResu
 
     try:
         with Stopwatch() as watch:
-            replies = app.control.ping(timeout=min(timeout, 2.0))
+            # `limit`: return as soon as enough workers answered, so the latency is the
+            # time to the replies needed, not the whole waiting window.
+            replies = app.control.ping(
+                timeout=min(timeout, 2.0), limit=config["min_workers"] or None
+            )
         with app.connection_for_read() as connection:
             depth = connection.default_channel.queue_declare(
                 queue=config["queue"], passive=True

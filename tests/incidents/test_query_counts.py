@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from incidents import actions
 from incidents.models import Incident, RoleAssignment, Service, TimelineEvent
+from probes.models import CheckRequest
 
 
 def make_incidents(count: int, user, services: list[Service]) -> None:
@@ -103,7 +104,9 @@ def test_timeline_poll_queries_do_not_grow(
 
 
 def attach_runs(incident, user, runs: int, steps_per_run: int) -> None:
-    """`runs` runbooks of `steps_per_run` steps each, attached, with every state and a note."""
+    """`runs` runbooks of `steps_per_run` steps each, attached, with every state and a note,
+    and a step whose code is a check (`redis-cli ping`), bound and run once."""
+    from probes import ondemand, proposals
     from runbooks import checklists
     from runbooks.importer import import_runbook
 
@@ -114,7 +117,13 @@ def attach_runs(incident, user, runs: int, steps_per_run: int) -> None:
             f"### Diagnosis\n{steps}\n\n```bash\nredis-cli ping\n```\n"
         )
         version = import_runbook(text, filename=f"runbook-{n}.md").version
+        proposals.accept(version.proposals.get(kind="step_checks"), by=user)
         run = checklists.attach_scenario(incident, version.scenarios.get(), by=user)
+        checked = run.steps.exclude(check_key="").get()
+        ondemand.complete_request(
+            CheckRequest.objects.create(probe=checklists.step_check(checked).probe,
+                                        step=checked, requested_by=user).pk
+        )
         first, second, third = run.steps.all()[:3]
         checklists.complete_step(first, by=user)
         checklists.skip_step(second, reason="not on this stack", by=user)
@@ -127,13 +136,16 @@ def test_incident_page_and_poll_queries_do_not_grow_with_checklists(
 ):
     incident = actions.declare_incident(title="Big one", severity="P0", declared_by=responder)
     attach_runs(incident, responder, runs, steps_per_run)
-    # the same 15 as without checklists (see above): runs, steps, notes and candidates are
-    # one query each whatever their number
-    with django_assert_num_queries(15):
+    # the same 15 as without checklists (see above), plus the bound step checks and the
+    # latest check runs: runs, steps, notes, checks, check runs and candidates are one query
+    # each whatever their number
+    with django_assert_num_queries(17):
         response = lead_client.get(incident.get_absolute_url())
     assert response.status_code == 200
-    assert response.content.decode().count('class="cl-step ') == runs * steps_per_run
-    with django_assert_num_queries(15):
+    page = response.content.decode()
+    assert page.count('class="cl-step ') == runs * steps_per_run
+    assert page.count('class="cl-check ') == runs
+    with django_assert_num_queries(17):
         response = lead_client.get(
             f"/incidents/{incident.pk}/timeline/?since=0", HTTP_HX_REQUEST="true"
         )

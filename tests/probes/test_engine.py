@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from celery.contrib.testing.worker import start_worker
-from django.db import connection, connections
+from django.db import connections
 from django.utils import timezone
 
 from console.celery import app
@@ -64,7 +64,6 @@ def test_claim_due_takes_each_due_probe_once(db):
     assert engine.claim_due(now) == []
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_dispatchers_never_claim_the_same_probe():
     now = timezone.now()
@@ -135,7 +134,6 @@ def test_a_resolved_incident_is_not_reused(db, lead):
     assert Incident.objects.exclude(pk=first.pk).get().is_open
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_openers_share_one_incident():
     barrier = threading.Barrier(4)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -17,8 +16,8 @@ from runbooks import checklists
 from runbooks.importer import import_runbook
 from runbooks.models import ChecklistRun, Scenario, StepRun
 from tests.conftest import HTMX, client_for
+from tests.seeds import SEEDS
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 REDIS_SEED = SEEDS / "000_324968b38d460266.txt"
 
 # A small runbook of our own: a scenario with a nested step, a stand-alone code block and a
@@ -305,12 +304,6 @@ def run_in_threads(*calls) -> list:
     return results
 
 
-needs_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="concurrent transactions need PostgreSQL"
-)
-
-
-@needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_responders_ticking_different_steps_at_once_both_land(
     transactional_db, responder, lead
@@ -331,7 +324,6 @@ def test_two_responders_ticking_different_steps_at_once_both_land(
     assert sorted(e.data["step_id"] for e in written) == sorted([first.pk, second.pk])
 
 
-@needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_responders_ticking_the_same_step_at_once_write_one_event(
     transactional_db, responder, lead

@@ -11,14 +11,12 @@ import pytest
 from runbooks.classify import sections
 from runbooks.parser import parse_runbook, walk_steps
 from runbooks.repair import repair_text
+from tests.seeds import SEED_FILES, needs_seeds
 
 ROOT = Path(__file__).resolve().parents[2]
-SEEDS = ROOT.parent / "shared" / "seeds"
 FIXTURES = Path(__file__).parent / "fixtures"
-SEED_FILES = sorted(SEEDS.glob("0*.txt")) if SEEDS.is_dir() else []
 SAMPLES = ROOT / "runbooks" / "samples"
 FIXTURE_FILES = sorted(FIXTURES.glob("*.md")) + sorted(SAMPLES.glob("*.md"))
-needs_seeds = pytest.mark.skipif(not SEED_FILES, reason="../shared/seeds is not here")
 
 WORD = re.compile(r"[^\W_]+")
 # Markdown syntax that carries words of its own but no content: list markers with their

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from incidents import actions
@@ -12,10 +10,7 @@ from runbooks import checklists
 from runbooks.importer import import_runbook
 from runbooks.models import Scenario
 from runbooks.suggest import Candidate, load_candidates, rank, stem, suggest, terms
-
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
-SEED_FILES = sorted(SEEDS.glob("*.txt"))
-needs_seeds = pytest.mark.skipif(len(SEED_FILES) != 5, reason=f"the five seeds are not in {SEEDS}")
+from tests.seeds import SEED_FILES, needs_seeds
 
 
 def candidate(pk: int, title: str, text: str = "") -> Candidate:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from incidents import actions
 from incidents.models import Incident, Role, Service, Severity, Status
 from incidents.permissions import LEAD, MANAGER, RESPONDER, sync_role_groups
+from probes.models import Probe
 from runbooks.importer import import_runbook
 
 DEFAULT_PASSWORD = "console-demo"
@@ -108,6 +109,7 @@ class Command(BaseCommand):
             services_created += created
             services[name] = service
 
+        probes_created = ensure_probes(services)
         runbook_lines = import_demo_runbooks()
 
         now = timezone.now()
@@ -133,6 +135,15 @@ class Command(BaseCommand):
         )
         for incident in incidents_created:
             self.stdout.write(f"  {incident.reference} {incident.severity} {incident.status}")
+        self.stdout.write(
+            f"Probes: {len(probes_created)} created, "
+            f"{len(demo_probes()) - len(probes_created)} already present."
+        )
+        for probe in probes_created:
+            if not probe.enabled:
+                self.stdout.write(
+                    f"  {probe.name}: paused, ${probe_env(probe)} is not set in this environment"
+                )
         for line in runbook_lines:
             self.stdout.write(line)
         if users_created:
@@ -159,6 +170,67 @@ def ensure_user(person: Person, password: str) -> tuple[AbstractBaseUser, bool]:
         user.save(update_fields=["password"])
     user.groups.add(Group.objects.get(name=person.group))
     return user, created
+
+
+def demo_probes() -> list[tuple[str, str, str | None, dict, dict]]:
+    """(name, kind, service, config, other fields): the console watching what it runs on."""
+    port = os.environ.get("PORT") or "8000"
+    return [
+        (
+            "Console /healthz",
+            Probe.Kind.HTTP,
+            None,
+            {
+                "url": f"http://127.0.0.1:{port}/healthz",
+                "expect": ['status == "ok"'],
+                "latency_warn_ms": 300,
+                "latency_crit_ms": 2000,
+            },
+            {"interval": timedelta(seconds=30)},
+        ),
+        (
+            "PostgreSQL (DATABASE_URL)",
+            Probe.Kind.POSTGRES,
+            "PostgreSQL primary",
+            {"dsn_env": "DATABASE_URL"},
+            {"incident_severity": Severity.P1},
+        ),
+        ("Redis (REDIS_URL)", Probe.Kind.REDIS, "Redis cache", {"url_env": "REDIS_URL"}, {}),
+        (
+            "Celery worker",
+            Probe.Kind.CELERY,
+            "Background workers",
+            {"queue": "celery", "min_workers": 1},
+            {"interval": timedelta(seconds=30)},
+        ),
+    ]
+
+
+def probe_env(probe: Probe) -> str:
+    return next((v for k, v in probe.config.items() if k.endswith("_env")), "")
+
+
+def ensure_probes(services: dict[str, Service]) -> list[Probe]:
+    """The demo probes, matched by name; a probe whose secret's variable is not set here is
+    created paused, so a laptop run on SQLite does not open incidents about a missing
+    PostgreSQL."""
+    created = []
+    for name, kind, service, config, fields in demo_probes():
+        if Probe.objects.filter(name=name).exists():
+            continue
+        probe = Probe(
+            name=name,
+            kind=kind,
+            service=services.get(service) if service else None,
+            config=config,
+            **fields,
+        )
+        env = probe_env(probe)
+        probe.enabled = not env or bool(os.environ.get(env))
+        probe.full_clean()
+        probe.save()
+        created.append(probe)
+    return created
 
 
 def day_at(now: datetime, days_ago: int, hour: int, minute: int) -> datetime:

@@ -318,6 +318,33 @@ def detail_context(request: HttpRequest, probe: Probe) -> dict:
     }
 
 
+# -- schedule --------------------------------------------------------------------------------
+@require_POST
+@login_required
+def schedule(request: HttpRequest, pk: int) -> HttpResponse:
+    """Turn a probe's schedule on (due at once) or off (it then runs only on demand)."""
+    probe = get_probe_for_user(request, pk, "probes.change_probe")
+    wanted = request.POST.get("enabled")
+    if wanted not in ("0", "1"):
+        return HttpResponse(
+            "Say enabled=1 to schedule the probe or enabled=0 to pause it.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    enabled = wanted == "1"
+    changes = {"enabled": enabled}
+    if enabled:
+        changes["next_run_at"] = timezone.now()
+    Probe.objects.filter(pk=probe.pk).update(**changes)
+    messages.success(
+        request,
+        f"{probe.name} is scheduled every {int(probe.interval.total_seconds())} s."
+        if enabled
+        else f"{probe.name} is paused: it runs only when someone asks.",
+    )
+    return redirect(probe)
+
+
 # -- run now ---------------------------------------------------------------------------------
 @require_POST
 @login_required

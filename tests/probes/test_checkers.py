@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from django.core.exceptions import ValidationError
 
-from probes.checkers import CHECKERS
+from probes.checkers import CHECKERS, celery_queue
 from tests.probes.servers import (
     free_port,
     http_server,
@@ -280,3 +280,33 @@ def test_stripe_endpoints_pending_webhooks_and_success_rate(monkeypatch):
         stripe_checker.clean({"api_base": f"http://127.0.0.1:{free_port()}"}), 1
     )
     assert unreachable.status in ("critical", "error")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_celery_worker_ping_and_queue_depth():
+    from celery.contrib.testing.worker import start_worker
+
+    from console.celery import app
+
+    config = celery_queue.clean({"min_workers": 1, "depth_warn": 1, "depth_crit": 100})
+    app.control.purge()
+    alone = celery_queue.run(config, 1.5)
+    assert alone.status == "critical" and "0 worker(s) answered, expected 1" in alone.summary
+    assert alone.details["depth"] == 0
+    with start_worker(
+        app, pool="solo", concurrency=1, perform_ping_check=False, hostname="pinged@test"
+    ):
+        answered = celery_queue.run(config, 5)
+    assert answered.status == "ok", answered.summary
+    assert "pinged@test" in answered.details["workers"]
+    # `limit`: the ping returns when the one reply needed is in, not after the whole window.
+    assert answered.latency_ms < 4_000
+    # Tasks published with no worker running sit in the queue and count.
+    from probes.tasks import prune_results
+
+    for _ in range(2):
+        prune_results.delay()
+    queued = celery_queue.run(config, 1)
+    assert queued.details["depth"] == 2 and queued.status == "critical"
+    assert "2 tasks queued" in queued.summary
+    app.control.purge()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -17,9 +18,11 @@ from incidents.models import Incident, TimelineEvent
 from probes import engine, tasks
 from probes.checkers import CheckResult
 from probes.models import Heartbeat, Probe, ProbeFlip, ProbeResult
+from runbooks.importer import import_runbook
 from tests.probes.servers import http_server, json_answer
 
 Kind = TimelineEvent.Kind
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_probe(name: str = "API health", url: str = "http://127.0.0.1:9/health",
@@ -193,7 +196,10 @@ def test_dispatcher_workers_incident_and_recovery_end_to_end():
                          hostname="worker-a@test"), \
             start_worker(app, pool="solo", concurrency=1, perform_ping_check=False,
                          hostname="worker-b@test"):
-        probe = make_probe(url=f"{base}/health", failures_to_open=3)
+        sample = ROOT / "runbooks" / "samples" / "console-sample.md"
+        version = import_runbook(sample.read_text(), filename=sample.name).version
+        scenario = version.scenarios.filter(kind="scenario").first()
+        probe = make_probe(url=f"{base}/health", failures_to_open=3, scenario=scenario)
         for round_number in range(1, 4):
             Probe.objects.filter(pk=probe.pk).update(next_run_at=timezone.now())
             assert tasks.dispatch() == 1
@@ -201,6 +207,10 @@ def test_dispatcher_workers_incident_and_recovery_end_to_end():
         assert wait_for(lambda: Incident.objects.count() == 1)
         incident = Incident.objects.get()
         assert incident.events.filter(kind=Kind.PROBE_FAILED).count() == 1
+        # The probe's runbook scenario is attached as a checklist, by the console itself.
+        [run] = incident.checklist_runs.all()
+        assert run.scenario == scenario and run.attached_by.username == actions.SYSTEM_USERNAME
+        assert run.steps.exists()
 
         answers["status"] = 200
         Probe.objects.filter(pk=probe.pk).update(next_run_at=timezone.now())

@@ -460,14 +460,9 @@ def test_run_now_is_run_by_a_real_worker_and_the_poll_shows_the_result(responder
     assert "Run now" in page and responder.username in page
 
 
-# sync_role_groups() as seed_demo does: on a fresh database the post_migrate sync runs before
-# the probes app's permissions exist (see the report; incidents/apps.py connects it with
-# sender=incidents).
 CREATE_PROBE = """
 from django.contrib.auth.models import Group, User
-from incidents.permissions import sync_role_groups
 from probes.models import Probe
-sync_role_groups()
 u = User.objects.create_user("rita", password="pw-for-tests")
 u.groups.add(Group.objects.get(name="Responder"))
 p = Probe(name="Console health", kind="http", config={{"url": "{url}"}})
@@ -598,3 +593,35 @@ def test_sparkline_breaks_at_missing_latencies_and_marks_failures():
     assert build([]).title == "No results yet"
     assert build([Point(None, "error")]).title == "Last result: no latency measured"
     assert build([Point(7)]).title == "Latency of the last result: min 7 ms, max 7 ms"
+
+
+def test_leads_pause_and_schedule_probes(lead, responder):
+    probe = Probe.objects.create(
+        name="Checkout", kind="http", config={"url": "http://127.0.0.1:9/"}, enabled=False
+    )
+    url = f"/probes/{probe.pk}/schedule/"
+    assert client_for(responder).post(url, {"enabled": "1"}).status_code == 403
+    page = client_for(responder).get(f"/probes/{probe.pk}/").content.decode()
+    assert 'id="probe-schedule"' not in page
+    lead_client = client_for(lead)
+    assert 'id="probe-schedule"' in lead_client.get(f"/probes/{probe.pk}/").content.decode()
+    assert lead_client.post(url, {"enabled": "maybe"}).status_code == 400
+    assert lead_client.get(url).status_code == 405
+    response = lead_client.post(url, {"enabled": "1"}, follow=True)
+    assert "is scheduled every 60 s" in response.content.decode()
+    probe.refresh_from_db()
+    assert probe.enabled and probe.next_run_at <= timezone.now()
+    lead_client.post(url, {"enabled": "0"})
+    probe.refresh_from_db()
+    assert not probe.enabled
+
+
+def test_a_fresh_migrate_grants_the_groups_every_apps_permissions(db):
+    """post_migrate syncs the groups after the last app, when probes' and runbooks'
+    permissions exist too."""
+    responder = set(
+        Group.objects.get(name="Responder").permissions.values_list("codename", flat=True)
+    )
+    assert {"view_probe", "run_probe", "view_runbook", "declare_incident"} <= responder
+    lead = set(Group.objects.get(name="Lead").permissions.values_list("codename", flat=True))
+    assert {"add_probe", "change_probe", "import_runbook"} <= lead

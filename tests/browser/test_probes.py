@@ -5,8 +5,6 @@ whose broker is down (the check runs in the request and the page says so)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -21,7 +19,7 @@ from probes.checkers import CheckResult
 from probes.models import CheckRequest, Probe, ProbeResult
 from tests.browser.conftest import log_in
 from tests.conftest import PASSWORD
-from tests.console.livecontrol import ROOT, console_env, free_port, manage, wait_for_http
+from tests.console.livecontrol import console_env, free_port, manage, runserver
 from tests.probes.servers import http_server, json_answer
 
 pytestmark = pytest.mark.browser
@@ -200,37 +198,28 @@ def test_run_now_with_the_broker_down_shows_the_result_inline(browser, tmp_path,
     with http_server({"/health": json_answer(200, {"status": "ok"})}) as (target, recorder):
         manage(env, "migrate", "--noinput", "-v0")
         pk = int(manage(env, "shell", "-c", CREATE.format(url=f"{target}/health")).split()[-1])
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_for_http(f"{base}/healthz", server)
-            page = context.new_page()
-            watch_errors(page, errors)
-            log_in(page, base, "rita", "pw-for-tests")
-            page.goto(f"{base}/probes/")
-            # No scheduler runs here: the dashboard says so, loudly.
-            expect(page.locator(".pr-banner")).to_contain_text(
-                "Scheduler stopped: no heartbeat has ever been recorded"
-            )
-            expect(page.locator(".pr-banner")).to_contain_text("probes are not running")
-            page.click("text=Checkout API")
-            page.wait_for_url(f"{base}/probes/{pk}/")
-            page.click("button:has-text('Run now')")
-            result = page.locator("#run-result")
-            expect(result).to_contain_text("Ran in this request: the task queue is unavailable.")
-            expect(result.locator(".pr-state")).to_have_text("OK")
-            expect(page.locator(".pr-history tbody tr").first).to_contain_text("inline")
-            assert recorder.paths == ["/health"]
-            page.screenshot(path=str(screenshot_dir / "probe-run-inline.png"), full_page=True)
-            assert errors == []
-        finally:
-            context.close()
-            server.terminate()
-            server.wait(timeout=10)
+        with runserver(env) as base:
+            try:
+                page = context.new_page()
+                watch_errors(page, errors)
+                log_in(page, base, "rita", "pw-for-tests")
+                page.goto(f"{base}/probes/")
+                # No scheduler runs here: the dashboard says so, loudly.
+                expect(page.locator(".pr-banner")).to_contain_text(
+                    "Scheduler stopped: no heartbeat has ever been recorded"
+                )
+                expect(page.locator(".pr-banner")).to_contain_text("probes are not running")
+                page.click("text=Checkout API")
+                page.wait_for_url(f"{base}/probes/{pk}/")
+                page.click("button:has-text('Run now')")
+                result = page.locator("#run-result")
+                expect(result).to_contain_text(
+                    "Ran in this request: the task queue is unavailable."
+                )
+                expect(result.locator(".pr-state")).to_have_text("OK")
+                expect(page.locator(".pr-history tbody tr").first).to_contain_text("inline")
+                assert recorder.paths == ["/health"]
+                page.screenshot(path=str(screenshot_dir / "probe-run-inline.png"), full_page=True)
+                assert errors == []
+            finally:
+                context.close()

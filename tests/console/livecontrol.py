@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -71,6 +73,27 @@ def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 30) -> N
             pass
         time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {seconds}s")
+
+
+@contextmanager
+def runserver(env: dict[str, str]) -> Iterator[str]:
+    """`manage.py runserver` on a free port with this environment; yields its base URL once
+    /healthz answers, and stops it afterwards."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/healthz", server)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def login(client: httpx.Client, username: str, password: str) -> None:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import httpx
 import pytest
 from django.core.cache.backends.redis import RedisCache
 
 from console.cache import TolerantRedisCache
 from tests.console.livecontrol import (
-    ROOT,
     console_env,
     free_port,
     login,
     manage,
     post_form,
-    wait_for_http,
+    runserver,
 )
 
 CREATE_RESPONDER = (
@@ -32,41 +28,27 @@ def test_pages_declare_and_notes_work_with_redis_down(tmp_path):
     env = console_env(tmp_path, REDIS_URL=dead_redis)
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "shell", "-c", CREATE_RESPONDER)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/healthz", server)
-        with httpx.Client(base_url=base, timeout=15) as client:
-            login(client, "rita", "pw-for-tests")
-            assert client.get("/incidents/").status_code == 200
+    with runserver(env) as base, httpx.Client(base_url=base, timeout=15) as client:
+        login(client, "rita", "pw-for-tests")
+        assert client.get("/incidents/").status_code == 200
 
-            response = post_form(
-                client, "/incidents/declare/", {"title": "Redis is down", "severity": "P0"}
-            )
-            assert response.status_code == 302
-            detail_url = response.headers["Location"]
-            page = client.get(detail_url)
-            assert page.status_code == 200
-            # The failed publish is reported, not raised.
-            assert "task queue is unreachable" in page.text
-            assert "Redis is down" in page.text
+        response = post_form(
+            client, "/incidents/declare/", {"title": "Redis is down", "severity": "P0"}
+        )
+        assert response.status_code == 302
+        detail_url = response.headers["Location"]
+        page = client.get(detail_url)
+        assert page.status_code == 200
+        # The failed publish is reported, not raised.
+        assert "task queue is unreachable" in page.text
+        assert "Redis is down" in page.text
 
-            response = post_form(client, f"{detail_url}notes/", {"text": "Broker refused us"})
-            assert response.status_code == 302
-            page = client.get(detail_url)
-            assert "Broker refused us" in page.text
-            poll = client.get(f"{detail_url}timeline/?since=0", headers={"HX-Request": "true"})
-            assert poll.status_code == 200 and "Broker refused us" in poll.text
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        response = post_form(client, f"{detail_url}notes/", {"text": "Broker refused us"})
+        assert response.status_code == 302
+        page = client.get(detail_url)
+        assert "Broker refused us" in page.text
+        poll = client.get(f"{detail_url}timeline/?since=0", headers={"HX-Request": "true"})
+        assert poll.status_code == 200 and "Broker refused us" in poll.text
 
 
 def test_tolerant_cache_turns_a_dead_redis_into_misses():

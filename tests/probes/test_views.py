@@ -5,8 +5,6 @@ worker on the real broker; inline in the request when the broker is down)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -25,7 +23,7 @@ from probes.checkers import CheckResult
 from probes.models import CheckRequest, Heartbeat, Probe, ProbeResult
 from probes.sparkline import build
 from tests.conftest import HTMX, PASSWORD, client_for
-from tests.console.livecontrol import ROOT, console_env, free_port, login, manage, wait_for_http
+from tests.console.livecontrol import console_env, free_port, login, manage, runserver
 from tests.probes.servers import http_server, json_answer
 
 
@@ -483,40 +481,26 @@ def test_run_now_with_the_broker_down_runs_inline(tmp_path):
             .strip()
             .splitlines()[-1]
         )
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_for_http(f"{base}/healthz", server)
-            with httpx.Client(base_url=base, timeout=30) as client:
-                login(client, "rita", "pw-for-tests")
-                headers = {"HX-Request": "true", "X-CSRFToken": client.cookies["csrftoken"]}
-                response = client.post(f"/probes/{pk}/run/", headers=headers)
-                assert response.status_code == 200, response.text[:500]
-                assert "Ran in this request: the task queue is unavailable." in response.text
-                assert '<span class="pr-state pr-state-ok">OK</span>' in response.text
-                assert "hx-trigger" not in response.text
-                assert response.headers["HX-Trigger"] == "probe-ran"
-                assert recorder.paths == ["/health"]
+        with runserver(env) as base, httpx.Client(base_url=base, timeout=30) as client:
+            login(client, "rita", "pw-for-tests")
+            headers = {"HX-Request": "true", "X-CSRFToken": client.cookies["csrftoken"]}
+            response = client.post(f"/probes/{pk}/run/", headers=headers)
+            assert response.status_code == 200, response.text[:500]
+            assert "Ran in this request: the task queue is unavailable." in response.text
+            assert '<span class="pr-state pr-state-ok">OK</span>' in response.text
+            assert "hx-trigger" not in response.text
+            assert response.headers["HX-Trigger"] == "probe-ran"
+            assert recorder.paths == ["/health"]
 
-                # Without htmx: back to the probe page, which says what happened.
-                response = client.post(
-                    f"/probes/{pk}/run/",
-                    data={"csrfmiddlewaretoken": client.cookies["csrftoken"]},
-                )
-                assert response.status_code == 302
-                page = client.get(response.headers["Location"]).text
-                assert "Ran in this request: the task queue is unavailable." in page
-                assert page.count(">inline</span>") == 2  # both results, in the history
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+            # Without htmx: back to the probe page, which says what happened.
+            response = client.post(
+                f"/probes/{pk}/run/",
+                data={"csrfmiddlewaretoken": client.cookies["csrftoken"]},
+            )
+            assert response.status_code == 302
+            page = client.get(response.headers["Location"]).text
+            assert "Ran in this request: the task queue is unavailable." in page
+            assert page.count(">inline</span>") == 2  # both results, in the history
 
 
 # -- seed, admin, sparkline ------------------------------------------------------------------

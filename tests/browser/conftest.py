@@ -41,3 +41,10 @@ def log_in(page, base_url: str, username: str, password: str) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{base_url}/incidents/")
+
+
+def watch_errors(page, errors: list[str]) -> None:
+    """Collect the page's uncaught exceptions and console errors (CSP violations, an inline
+    style or script, are reported as console errors) into `errors`."""
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))

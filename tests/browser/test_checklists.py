@@ -13,7 +13,7 @@ from incidents.models import Incident, TimelineEvent
 from runbooks import checklists
 from runbooks.importer import import_runbook
 from runbooks.models import StepRun
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, watch_errors
 from tests.conftest import PASSWORD
 from tests.seeds import SEED_FILES, needs_seeds
 
@@ -28,8 +28,7 @@ def test_follow_the_suggested_runbook_live(browser, live_server, responder, lead
     errors: list[str] = []
     try:
         page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        watch_errors(page, errors)
         log_in(page, base, responder.username, PASSWORD)
 
         page.click("text=Declare incident")

@@ -17,7 +17,7 @@ from incidents.models import Service
 from probes import engine
 from probes.checkers import CheckResult
 from probes.models import CheckRequest, Probe, ProbeResult
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, watch_errors
 from tests.conftest import PASSWORD
 from tests.console.livecontrol import console_env, free_port, manage, runserver
 from tests.probes.servers import http_server, json_answer
@@ -74,12 +74,6 @@ def make_fleet(base: str) -> dict[str, Probe]:
     for _ in range(3):
         engine.record_result(primary, CheckResult("critical", "cannot query: connection refused"))
     return {"checkout": checkout, "stripe": stripe, "primary": primary, "replica": replica}
-
-
-def watch_errors(page, errors: list[str]) -> None:
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # CSP violations (an inline style or script) are reported as console errors.
-    page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
 
 
 def test_dashboard_filter_and_run_now_through_a_worker(

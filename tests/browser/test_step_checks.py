@@ -16,7 +16,7 @@ from incidents.models import TimelineEvent
 from probes.models import ProbeResult, StepCheck
 from runbooks import checklists
 from runbooks.importer import import_runbook
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, watch_errors
 from tests.conftest import PASSWORD
 from tests.probes.servers import http_server, json_answer
 from tests.runbooks.test_step_checks import runbook_text
@@ -40,8 +40,7 @@ def test_accept_then_run_a_check_from_the_checklist(
         errors: list[str] = []
         try:
             page = context.new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+            watch_errors(page, errors)
 
             # The lead reads the proposal on the runbook page and accepts it.
             log_in(page, base, lead.username, PASSWORD)

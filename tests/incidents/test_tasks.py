@@ -13,6 +13,7 @@ from console.celery import app
 from incidents import actions
 from incidents.models import TimelineEvent
 from incidents.tasks import schedule_ack_check, sweep_ack_targets
+from tests.waiting import wait_for
 
 Kind = TimelineEvent.Kind
 
@@ -26,14 +27,6 @@ def celery_worker(transactional_db):
     ):
         yield
 
-
-def wait_for(predicate, seconds: float = 20) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_worker_records_a_breach_when_the_timer_fires(celery_worker, responder):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from probes.checkers import CheckResult
 from probes.models import Heartbeat, Probe, ProbeFlip, ProbeResult
 from runbooks.importer import import_runbook
 from tests.probes.servers import http_server, json_answer
+from tests.waiting import wait_for
 
 Kind = TimelineEvent.Kind
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,14 +172,6 @@ def test_prune_keeps_recent_results(db):
 
 
 # -- the whole loop ----------------------------------------------------------------------------
-def wait_for(predicate, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
 
 @pytest.mark.django_db(transaction=True)
 def test_dispatcher_workers_incident_and_recovery_end_to_end():

@@ -5,7 +5,6 @@ worker on the real broker; inline in the request when the broker is down)."""
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 
 import httpx
@@ -25,6 +24,7 @@ from probes.sparkline import build
 from tests.conftest import HTMX, PASSWORD, client_for
 from tests.console.livecontrol import console_env, free_port, login, manage, runserver
 from tests.probes.servers import http_server, json_answer
+from tests.waiting import wait_for
 
 
 def make_probe(name: str = "API health", url: str = "http://127.0.0.1:9/health", **fields):
@@ -414,14 +414,6 @@ def test_run_now_htmx_answers_running_then_the_result(responder_client, responde
     # Without htmx the poll URL is no page of its own.
     assert responder_client.get(poll_url)["Location"] == f"/probes/{probe.pk}/"
 
-
-def wait_for(predicate, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)

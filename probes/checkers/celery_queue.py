@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kombu.exceptions import OperationalError
+from kombu.exceptions import ChannelError, OperationalError
 
 from probes.checkers.base import CheckResult, Stopwatch, optional_number, raise_errors, worst
 
@@ -33,10 +33,7 @@ def run(config: dict, timeout: float, previous: dict | None = None) -> CheckResu
             replies = app.control.ping(
                 timeout=min(timeout, 2.0), limit=config["min_workers"] or None
             )
-        with app.connection_for_read() as connection:
-            depth = connection.default_channel.queue_declare(
-                queue=config["queue"], passive=True
-            ).message_count
+        depth = queue_depth(app, config["queue"])
     except (OperationalError, OSError) as exc:
         return CheckResult("critical", f"broker unavailable: {exc}"[:300])
     workers = sorted(name for reply in replies for name in reply)
@@ -54,3 +51,13 @@ def run(config: dict, timeout: float, previous: dict | None = None) -> CheckResu
         problems.append(f"{depth} tasks queued")
     summary = "; ".join(problems) or f"{len(workers)} worker(s) answered; {depth} queued"
     return CheckResult(status, summary, watch.ms, details)
+
+
+def queue_depth(app, queue: str) -> int:
+    """Messages waiting in the queue. A queue the broker doesn't know (Redis drops an empty
+    list, and nothing has bound it yet) holds nothing."""
+    with app.connection_for_read() as connection:
+        try:
+            return connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+        except ChannelError:
+            return 0

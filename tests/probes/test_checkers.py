@@ -18,6 +18,7 @@ from tests.probes.servers import (
     self_signed,
     stripe_routes,
 )
+from tests.waiting import wait_for
 
 http, tcp, tls, dns = CHECKERS["http"], CHECKERS["tcp"], CHECKERS["tls"], CHECKERS["dns"]
 HEALTHY = {"status": "healthy", "services": {"database": "healthy", "ai": "healthy"}}
@@ -296,7 +297,13 @@ def test_celery_worker_ping_and_queue_depth():
     with start_worker(
         app, pool="solo", concurrency=1, perform_ping_check=False, hostname="pinged@test"
     ):
-        answered = celery_queue.run(config, 5)
+        # A worker answers broadcasts once its consumer is up, shortly after it starts.
+        answers = []
+        assert wait_for(
+            lambda: answers.append(celery_queue.run(config, 2)) or answers[-1].status == "ok",
+            20,
+        ), answers[-1].summary
+        answered = answers[-1]
     assert answered.status == "ok", answered.summary
     assert "pinged@test" in answered.details["workers"]
     # `limit`: the ping returns when the one reply needed is in, not after the whole window.

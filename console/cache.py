@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -23,22 +23,52 @@ def _tolerant(default_arg: str | None = None, fallback=None):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
             try:
-                return method(self, *args, **kwargs)
+                result = method(self, *args, **kwargs)
             except UNAVAILABLE as exc:
                 log.warning("cache unavailable during %s: %s", method.__name__, exc)
+                self.unavailable = True
                 if default_arg is not None:
                     if default_arg in kwargs:
                         return kwargs[default_arg]
                     # get(key, default) passes default positionally as the second argument.
                     return args[1] if len(args) > 1 else None
                 return fallback() if callable(fallback) else fallback
+            self.unavailable = False
+            return result
 
         return wrapper
 
     return decorate
 
 
+class ReusingRedisCacheClient(RedisCacheClient):
+    """Django's client builds a new redis.Redis for every call, and redis-py 8 fills a table
+    of response callbacks in each one (about half a millisecond); a client shares its
+    thread-safe connection pool anyway, so one client per pool is kept."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, object] = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients[index] = self._client(
+                connection_pool=self._get_connection_pool(write)
+            )
+        return client
+
+
 class TolerantRedisCache(RedisCache):
+    # Whether the last call on this instance (one per thread) found Redis unreachable: lets a
+    # caller tell "the key exists" from "Redis is down" after a False from add().
+    unavailable = False
+
+    def __init__(self, server, params) -> None:
+        super().__init__(server, params)
+        self._class = ReusingRedisCacheClient
+
     get = _tolerant(default_arg="default")(RedisCache.get)
     set = _tolerant(fallback=None)(RedisCache.set)
     add = _tolerant(fallback=False)(RedisCache.add)

@@ -160,6 +160,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "probes.tasks.prune_results",
         "schedule": 3600.0,
     },
+    # Webhook deliveries a kick missed (stored just after a drain ended, or broker hiccups).
+    "sweep-inbound": {
+        "task": "incidents.tasks.process_pending",
+        "schedule": 10.0,
+        "kwargs": {"older_than_seconds": 2},
+        "options": {"expires": 10.0},
+    },
 }
 
 # Auth -------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from console import views
+from incidents.intake import views as intake_views
 
 handler403 = "console.views.permission_denied"
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("hooks/<slug:kind>/<str:token>/", intake_views.hook, name="hook"),
     path("incidents/", include("incidents.urls")),
     path("runbooks/", include("runbooks.urls")),
     path("probes/", include("probes.urls")),

@@ -223,6 +223,10 @@ class TimelineEvent(models.Model):
         STEP_REOPENED = "step_reopened", "Step reopened"
         STEP_SKIPPED = "step_skipped", "Step skipped"
         STEP_NOTED = "step_noted", "Step note"
+        ALERT_FIRING = "alert_firing", "Alert firing"
+        ALERT_RESOLVED = "alert_resolved", "Alert resolved"
+        ALERTS_RESOLVED = "alerts_resolved", "All alerts resolved"
+        SECURITY_SIGNAL = "security_signal", "Security signal"
 
     incident = models.ForeignKey(Incident, models.PROTECT, related_name="events")
     kind = models.CharField(max_length=40, choices=Kind.choices)
@@ -272,3 +276,13 @@ class PinnedNote(models.Model):
 
     def __str__(self) -> str:
         return f"pin of event {self.event_id}"
+
+
+# Alert intake's models belong to this app; they live in incidents/intake/.
+from incidents.intake.models import (  # noqa: E402,F401
+    Alert,
+    InboundEvent,
+    Integration,
+    RoutingRule,
+    SignatureFailure,
+)

@@ -30,6 +30,15 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.acknowledge_for_others",
         "probes.add_probe",
         "probes.change_probe",
+        # Alert intake: integrations (creating one and rotating its token show the secret
+        # URL once) and the routing rules that decide severity, service and runbook.
+        "incidents.view_integration",
+        "incidents.add_integration",
+        "incidents.change_integration",
+        "incidents.view_routingrule",
+        "incidents.add_routingrule",
+        "incidents.change_routingrule",
+        "incidents.delete_routingrule",
     ],
     MANAGER: [
         "incidents.view_metrics",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from incidents.views import changes, live, pages
+from incidents.views import changes, integrations, live, pages, rules
 from runbooks import views_checklists as checklists
 
 app_name = "incidents"
@@ -10,6 +10,25 @@ urlpatterns = [
     path("", pages.incident_list, name="list"),
     path("declare/", pages.declare, name="declare"),
     path("<int:pk>/", pages.incident_detail, name="detail"),
+    path("integrations/", integrations.integration_list, name="integrations"),
+    path("integrations/new/", integrations.integration_new, name="integration_new"),
+    path("integrations/<int:pk>/", integrations.integration_edit, name="integration_edit"),
+    path(
+        "integrations/<int:pk>/rotate/",
+        integrations.integration_rotate,
+        name="integration_rotate",
+    ),
+    path(
+        "integrations/<int:pk>/enabled/",
+        integrations.integration_enabled,
+        name="integration_enabled",
+    ),
+    path("integrations/rules/", rules.rule_list, name="rules"),
+    path("integrations/rules/new/", rules.rule_new, name="rule_new"),
+    path("integrations/rules/<int:pk>/", rules.rule_edit, name="rule_edit"),
+    path("integrations/rules/<int:pk>/move/", rules.rule_move, name="rule_move"),
+    path("integrations/rules/<int:pk>/enabled/", rules.rule_enabled, name="rule_enabled"),
+    path("integrations/rules/<int:pk>/delete/", rules.rule_delete, name="rule_delete"),
     path("<int:pk>/timeline/", live.timeline, name="timeline"),
     path("<int:pk>/notes/", changes.add_note, name="add_note"),
     path("<int:pk>/notes/<int:event_id>/pin/", changes.toggle_pin, name="toggle_pin"),

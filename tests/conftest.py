@@ -77,3 +77,27 @@ def incident(responder, service) -> Incident:
 
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def dead_broker():
+    """The broker at a port nobody listens on, as when Redis is down. Tests using it run
+    outside a transaction (transaction=True): inside one, a publish waits for the commit."""
+    from django.core.cache import cache
+
+    from console.celery import app
+    from tests.probes.servers import free_port
+
+    # The webhook intake remembers for a second that it queued work for an integration (ids
+    # restart in a flushed database): forget, so this test's delivery meets the dead broker.
+    cache.clear()
+    old = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    app._pool = None
+    app.amqp._producer_pool = None
+    try:
+        yield
+    finally:
+        app.conf.broker_url = old
+        app._pool = None
+        app.amqp._producer_pool = None

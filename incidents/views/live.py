@@ -28,6 +28,7 @@ from incidents.models import (
     TimelineEvent,
 )
 from incidents.permissions import require_perm
+from incidents.views.integrations import alerts_panel
 from runbooks.checklists import checklist_panel
 
 # A page left open for days keeps growing its live section; past this it reloads in full.
@@ -94,6 +95,8 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "people": list(responders()) if can["assign_roles"] or can["ack_for_others"] else [],
         # Runs, steps, step notes and suggestions: four queries however many runs and steps.
         "checklists": checklist_panel(incident, services=[s.name for s in services]),
+        # The alerts that opened or joined the incident: one query however many.
+        "alerts": alerts_panel(incident),
     }
 
 

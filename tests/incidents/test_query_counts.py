@@ -78,8 +78,9 @@ def test_incident_page_queries_do_not_grow(
     # acknowledged_by), newest page of events (+ actors), whether earlier events exist,
     # current roles (+ users), pins (+ events, actors), services, people for the pickers,
     # checklist runs (+ scenario, version, runbook, attached_by), their steps (+ changed_by),
-    # step notes (+ actors), runbook candidates for the suggestions
-    with django_assert_num_queries(15):
+    # step notes (+ actors), runbook candidates for the suggestions, the incident's alerts
+    # (+ integration; one query however many, see tests/incidents/test_intake_views.py)
+    with django_assert_num_queries(16):
         response = lead_client.get(incident.get_absolute_url())
     assert response.status_code == 200
     assert len(response.context["events"]) == min(size + 3, 100)
@@ -94,8 +95,8 @@ def test_timeline_poll_queries_do_not_grow(
     since = list(incident.events.order_by("-id"))[min(size, 10)].pk
     # session, user, user permissions, group permissions, incident with newest event id,
     # events since, whether earlier events exist, roles, pins, services, people,
-    # checklist runs, steps, step notes, runbook candidates
-    with django_assert_num_queries(15):
+    # checklist runs, steps, step notes, runbook candidates, alerts
+    with django_assert_num_queries(16):
         response = lead_client.get(
             f"/incidents/{incident.pk}/timeline/?since={since}", HTTP_HX_REQUEST="true"
         )
@@ -136,16 +137,16 @@ def test_incident_page_and_poll_queries_do_not_grow_with_checklists(
 ):
     incident = actions.declare_incident(title="Big one", severity="P0", declared_by=responder)
     attach_runs(incident, responder, runs, steps_per_run)
-    # the same 15 as without checklists (see above), plus the bound step checks and the
+    # the same 16 as without checklists (see above), plus the bound step checks and the
     # latest check runs: runs, steps, notes, checks, check runs and candidates are one query
     # each whatever their number
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(18):
         response = lead_client.get(incident.get_absolute_url())
     assert response.status_code == 200
     page = response.content.decode()
     assert page.count('class="cl-step ') == runs * steps_per_run
     assert page.count('class="cl-check ') == runs
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(18):
         response = lead_client.get(
             f"/incidents/{incident.pk}/timeline/?since=0", HTTP_HX_REQUEST="true"
         )

@@ -20,7 +20,7 @@ from runbooks import checklists
 from runbooks.importer import import_runbook
 from runbooks.models import Proposal
 from tests.conftest import client_for
-from tests.probes.servers import free_port, http_server, json_answer
+from tests.probes.servers import http_server, json_answer
 
 Kind = TimelineEvent.Kind
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -160,21 +160,6 @@ def test_the_panel_offers_run_check_on_bound_steps_only(checked_run, incident, r
     assert len(re.findall(r'id="step-\d+-check"', page)) == 2  # the curl and the SQL step
     unbound = run.steps.get(position=1)
     assert f'id="step-{unbound.pk}-run-check"' not in page
-
-
-@pytest.fixture
-def dead_broker():
-    """The broker at a port nobody listens on, as when Redis is down."""
-    old = app.conf.broker_url
-    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
-    app._pool = None
-    app.amqp._producer_pool = None
-    try:
-        yield
-    finally:
-        app.conf.broker_url = old
-        app._pool = None
-        app.amqp._producer_pool = None
 
 
 @pytest.mark.django_db(transaction=True)

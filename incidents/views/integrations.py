@@ -1,0 +1,366 @@
+"""Alert intake for leads: the integrations that may post alerts; and the alerts panel of the
+incident page.
+
+An integration's token is its password and sits in its hook URL. Only its SHA-256 is stored,
+so the URL is shown once, in the response that creates or rotates it (never cached, never put
+in a redirect or the session); the list shows its first characters. The list is one query
+however many integrations there are: the last delivery and the last day's deliveries by state
+are correlated subqueries on the (integration, received_at) index.
+
+Routing rules have their own module, incidents/views/rules.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from incidents.intake.models import (
+    Alert,
+    InboundEvent,
+    Integration,
+    SignatureFailure,
+)
+from incidents.models import Incident, Service
+from incidents.permissions import require_perm
+
+RECENT = timedelta(hours=24)
+RECENT_DELIVERIES_SHOWN = 20
+# An environment variable's name as shells accept it; a pasted secret (whsec_…) is not one.
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# The list's narrow column: the kind without its long label.
+KIND_SHORT = {"alertmanager": "Alertmanager", "generic": "Generic JSON", "stripe": "Stripe"}
+# Shown beside the alert's name; every label is in the alert's <details>.
+KEY_LABELS = ("instance", "job", "service", "severity")
+KIND_HELP = {
+    Integration.Kind.ALERTMANAGER: "Prometheus Alertmanager's webhook receiver (version 4). "
+    "Alerts grouped by Alertmanager join one incident; resolved alerts are recorded.",
+    Integration.Kind.GENERIC: "Any script, cron job or tool: POST a JSON object with a title "
+    "(and optionally severity, service, dedup_key, details, url).",
+    Integration.Kind.STRIPE: "Stripe webhook events (payment failures, disputes), each "
+    "verified with the endpoint's signing secret.",
+}
+
+
+# -- access ----------------------------------------------------------------------------------
+def get_integration_for_user(request: HttpRequest, pk: int, perm: str | None = None) -> Integration:
+    """The integration, or 404 if it doesn't exist, or 403 if the user may not see it or do
+    perm."""
+    require_perm(request, "incidents.view_integration")
+    if perm:
+        require_perm(request, perm)
+    return get_object_or_404(Integration.objects.select_related("default_service"), pk=pk)
+
+
+def refuse(reason: str) -> HttpResponse:
+    return HttpResponse(reason, status=400, content_type="text/plain; charset=utf-8")
+
+
+def wanted_enabled(request: HttpRequest) -> bool | None:
+    value = request.POST.get("enabled")
+    return {"1": True, "0": False}.get(value or "")
+
+
+# -- integrations: reading -------------------------------------------------------------------
+def masked_hook_path(integration: Integration) -> str:
+    """/hooks/<kind>/<first characters>…/: enough to tell URLs apart, useless to a sender."""
+    return reverse("hook", args=[integration.kind, integration.token_hint])[:-1] + "…/"
+
+
+def _count(events: QuerySet) -> Coalesce:
+    per_integration = events.order_by().values("integration").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(per_integration, output_field=IntegerField()), 0)
+
+
+def integrations_with_traffic() -> list[Integration]:
+    """Every integration with its last delivery and the last day's deliveries by state (and,
+    for Stripe, signature failures): one query."""
+    since = timezone.now() - RECENT
+    recent = InboundEvent.objects.filter(integration=OuterRef("pk"), received_at__gte=since)
+    last = InboundEvent.objects.filter(integration=OuterRef("pk")).order_by("-received_at")
+    failures = SignatureFailure.objects.filter(integration=OuterRef("pk"), at__gte=since)
+    integrations = list(
+        Integration.objects.select_related("default_service")
+        .annotate(
+            last_delivery_at=Subquery(last.values("received_at")[:1]),
+            bad_signatures=_count(failures),
+            **{f"n_{state}": _count(recent.filter(state=state)) for state in InboundEvent.State},
+        )
+        .order_by("name")
+    )
+    for integration in integrations:
+        integration.hook_hint = masked_hook_path(integration)
+        integration.kind_short = KIND_SHORT.get(integration.kind, integration.kind)
+        integration.by_state = [
+            (state, getattr(integration, f"n_{state}"))
+            for state in InboundEvent.State
+            if getattr(integration, f"n_{state}")
+        ]
+        integration.deliveries_24h = sum(n for _, n in integration.by_state)
+        integration.secret_missing = bool(
+            integration.kind == Integration.Kind.STRIPE
+            and not os.environ.get(integration.signing_secret_env or "-")
+        )
+    return integrations
+
+
+@require_safe
+@login_required
+def integration_list(request: HttpRequest) -> HttpResponse:
+    require_perm(request, "incidents.view_integration")
+    context = {"integrations": integrations_with_traffic(), "nav": "integrations"}
+    return render(request, "incidents/integrations.html", context)
+
+
+# -- integrations: forms ---------------------------------------------------------------------
+class IntegrationForm(forms.ModelForm):
+    kind = forms.ChoiceField(
+        choices=Integration.Kind.choices,
+        widget=forms.RadioSelect,
+        initial=Integration.Kind.ALERTMANAGER,
+    )
+    default_service = forms.ModelChoiceField(
+        Service.objects.all(), required=False, empty_label="None: only what the alert names"
+    )
+    rate_limit_per_minute = forms.IntegerField(min_value=1, max_value=100_000, initial=600)
+
+    class Meta:
+        model = Integration
+        fields = [
+            "name",
+            "kind",
+            "default_service",
+            "default_severity",
+            "auto_resolve",
+            "rate_limit_per_minute",
+            "signing_secret_env",
+        ]
+        widgets = {
+            "name": forms.TextInput(
+                attrs={"placeholder": "e.g. Prometheus production", "autocomplete": "off"}
+            ),
+            "signing_secret_env": forms.TextInput(
+                attrs={"placeholder": "STRIPE_WEBHOOK_SECRET", "spellcheck": "false"}
+            ),
+        }
+        error_messages = {
+            "name": {"unique": "Another integration already has this name; pick another."}
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # The kind is part of the hook URL and decides how deliveries are read.
+            self.fields["kind"].disabled = True
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise ValidationError("Name the integration after what sends to it.")
+        return name
+
+    def clean_signing_secret_env(self) -> str:
+        name = self.cleaned_data["signing_secret_env"].strip()
+        if name.startswith(("whsec_", "sk_", "rk_")):
+            raise ValidationError(
+                "This looks like the secret itself. Put it in an environment variable on the "
+                "console's server and give that variable's name here, like "
+                "STRIPE_WEBHOOK_SECRET."
+            )
+        if name and not ENV_NAME.fullmatch(name):
+            raise ValidationError(
+                "Give the name of an environment variable: capital letters, digits and "
+                "underscores, like STRIPE_WEBHOOK_SECRET."
+            )
+        return name
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        kind, env = cleaned.get("kind"), cleaned.get("signing_secret_env")
+        if kind == Integration.Kind.STRIPE and not env and "signing_secret_env" not in self.errors:
+            self.add_error(
+                "signing_secret_env",
+                "Stripe deliveries are verified with the endpoint's signing secret: name the "
+                "environment variable that holds it.",
+            )
+        if kind and kind != Integration.Kind.STRIPE and env:
+            self.add_error(
+                "signing_secret_env",
+                "Only Stripe integrations use a signing secret; leave it empty.",
+            )
+        return cleaned
+
+    def kind_options(self) -> list[dict]:
+        chosen = str(self["kind"].value() or "")
+        return [
+            {"value": value, "label": label, "help": KIND_HELP[value], "checked": value == chosen}
+            for value, label in Integration.Kind.choices
+        ]
+
+
+def form_page(request: HttpRequest, form: IntegrationForm, **context) -> HttpResponse:
+    context = {"form": form, "nav": "integrations", **context}
+    status = 422 if form.errors else 200
+    return render(request, "incidents/integration_form.html", context, status=status)
+
+
+def token_page(
+    request: HttpRequest, integration: Integration, token: str, rotated: bool
+) -> HttpResponse:
+    """The only page that shows the token: never stored by the browser or a proxy."""
+    hook_url = request.build_absolute_uri(integration.hook_path(token))
+    context = {
+        "integration": integration,
+        "hook_url": hook_url,
+        "rotated": rotated,
+        "secret_missing": integration.kind == Integration.Kind.STRIPE
+        and not os.environ.get(integration.signing_secret_env),
+        "nav": "integrations",
+    }
+    response = render(request, "incidents/integration_token.html", context)
+    patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def integration_new(request: HttpRequest) -> HttpResponse:
+    require_perm(request, "incidents.add_integration")
+    form = IntegrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        integration = form.save(commit=False)
+        integration.created_by = request.user
+        token = integration.new_token()
+        integration.save()
+        return token_page(request, integration, token, rotated=False)
+    return form_page(request, form)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def integration_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = get_integration_for_user(request, pk, "incidents.change_integration")
+    form = IntegrationForm(request.POST or None, instance=integration)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"{integration.name} saved.")
+        return redirect("incidents:integrations")
+    deliveries = (
+        InboundEvent.objects.filter(integration=integration)
+        .select_related("incident")
+        .defer("body")[:RECENT_DELIVERIES_SHOWN]
+    )
+    return form_page(
+        request,
+        form,
+        integration=integration,
+        hook_hint=masked_hook_path(integration),
+        deliveries=list(deliveries),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def integration_rotate(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation; POST sets a new token: the old URL stops working (the hook's
+    per-process lookup forgets it on save, other processes within seconds)."""
+    integration = get_integration_for_user(request, pk, "incidents.change_integration")
+    if request.method == "GET":
+        context = {
+            "integration": integration,
+            "hook_hint": masked_hook_path(integration),
+            "nav": "integrations",
+        }
+        return render(request, "incidents/integration_rotate.html", context)
+    token = integration.new_token()
+    integration.rotated_at = timezone.now()
+    integration.save(update_fields=["token_hash", "token_hint", "rotated_at"])
+    return token_page(request, integration, token, rotated=True)
+
+
+@require_POST
+@login_required
+def integration_enabled(request: HttpRequest, pk: int) -> HttpResponse:
+    integration = get_integration_for_user(request, pk, "incidents.change_integration")
+    enabled = wanted_enabled(request)
+    if enabled is None:
+        return refuse("Say enabled=1 to accept deliveries or enabled=0 to refuse them.")
+    integration.enabled = enabled
+    # A save, not an update: the hook's token lookup forgets on the post_save signal.
+    integration.save(update_fields=["enabled"])
+    messages.success(
+        request,
+        f"{integration.name} accepts deliveries again."
+        if enabled
+        else f"{integration.name} is disabled: its URL answers 404 until it is enabled.",
+    )
+    return redirect("incidents:integrations")
+
+
+# -- the incident page's alerts panel --------------------------------------------------------
+def web_url(value: object) -> str:
+    """The URL when it is http(s), else "": a javascript: or data: URL from a sender never
+    becomes a link."""
+    if not isinstance(value, str):
+        return ""
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
+
+
+@dataclass
+class AlertRow:
+    alert: Alert
+    key_labels: list[tuple[str, str]] = field(default_factory=list)
+    labels: list[tuple[str, str]] = field(default_factory=list)
+    summary: str = ""
+    description: str = ""
+    other_annotations: list[tuple[str, str]] = field(default_factory=list)
+    runbook_url: str = ""
+    source_url: str = ""
+
+
+def alert_row(alert: Alert) -> AlertRow:
+    labels = alert.labels if isinstance(alert.labels, dict) else {}
+    annotations = alert.annotations if isinstance(alert.annotations, dict) else {}
+    shown = ("summary", "description", "runbook_url")
+    return AlertRow(
+        alert=alert,
+        key_labels=[(name, str(labels[name])) for name in KEY_LABELS if labels.get(name)],
+        labels=sorted((str(k), str(v)) for k, v in labels.items()),
+        summary=str(annotations.get("summary") or ""),
+        description=str(annotations.get("description") or ""),
+        other_annotations=sorted(
+            (str(k), str(v)) for k, v in annotations.items() if k not in shown and v
+        ),
+        runbook_url=web_url(annotations.get("runbook_url")),
+        source_url=web_url(alert.source_url),
+    )
+
+
+def alerts_panel(incident: Incident) -> dict:
+    """The incident's alerts, firing first, newest first within each: one query."""
+    alerts = Alert.objects.filter(incident=incident).select_related("integration")
+    rows = [alert_row(a) for a in alerts.order_by("-last_seen", "-id")]
+    rows.sort(key=lambda row: row.alert.status != Alert.Status.FIRING)
+    firing = sum(1 for row in rows if row.alert.status == Alert.Status.FIRING)
+    return {"rows": rows, "firing": firing, "resolved": len(rows) - firing}

@@ -335,3 +335,17 @@ def test_a_delivery_is_processed_by_a_real_worker(client):
         assert wait_for(lambda: not InboundEvent.objects.filter(state="pending").exists(), 30)
     incident = Incident.objects.get()
     assert incident.severity == "P0" and incident.alerts.count() == 2
+
+
+def test_nanosecond_timestamps_and_extra_fields_as_alertmanager_sends_them(db):
+    """Alertmanager writes Go times (nanoseconds, a zone offset) and may add fields."""
+    integration, _ = make_integration()
+    payload = copy.deepcopy(ALERTMANAGER)
+    payload["alerts"][0]["startsAt"] = "2026-11-23T10:00:00.123456789+01:00"
+    payload["alerts"][1]["startsAt"] = "2026-11-23T09:01:00.5Z"
+    payload["alerts"][0]["someFutureField"] = {"x": 1}
+    payload["truncatedAlerts"] = 3
+    event = deliver(integration, payload)
+    assert event.state == "processed"
+    first = Alert.objects.get(fingerprint="c0ffee0123456789")
+    assert first.starts_at.isoformat() == "2026-11-23T09:00:00.123456+00:00"

@@ -42,8 +42,10 @@ def test_running_twice_changes_nothing(capsys) -> None:
 
     assert table_counts() == first
     assert dict(get_user_model().objects.values_list("username", "password")) == passwords
-    assert first["Incident"] == len(INCIDENTS)
-    assert "Incidents: 0 created, 3 already present." in capsys.readouterr().out
+    assert first["Incident"] == len(INCIDENTS) + 1  # and the one the demo alerts opened
+    out = capsys.readouterr().out
+    assert "Incidents: 0 created, 3 already present." in out
+    assert "Prometheus (demo) already present" in out
 
 
 def test_users_are_in_their_groups_and_can_log_in(client: Client) -> None:
@@ -122,7 +124,8 @@ def test_one_handover_and_current_roles_match_it() -> None:
 def test_open_incident_is_acknowledged_with_a_commander() -> None:
     seed()
 
-    (incident,) = Incident.objects.open()
+    # The people's open incident (the other open one was opened by the demo alerts).
+    (incident,) = Incident.objects.open().filter(dedup_key__isnull=True)
     assert incident.severity == "P2"
     assert incident.status == Status.INVESTIGATING
     assert incident.acknowledged_at is not None
@@ -130,3 +133,17 @@ def test_open_incident_is_acknowledged_with_a_commander() -> None:
     (severity_change,) = events_of(incident, Kind.SEVERITY_CHANGED)
     assert severity_change.data == {"from": "P3", "to": "P2"}
     assert incident.pins.count() == 1
+
+
+def test_the_demo_alert_group_opens_an_incident_with_its_alerts(capsys) -> None:
+    from incidents.intake.models import Alert, Integration
+
+    seed()
+    out = capsys.readouterr().out
+    integration = Integration.objects.get(name="Prometheus (demo)")
+    path = next(line for line in out.splitlines() if "Alertmanager webhook" in line)
+    assert path.split()[-1].startswith("/hooks/alertmanager/")
+    incident = Incident.objects.get(dedup_key__startswith="alertmanager:")
+    assert incident.severity == "P1"  # HighLatencyP95, by the default routing rules
+    assert incident.alerts.count() == 2 and incident.is_open
+    assert set(Alert.objects.values_list("integration", flat=True)) == {integration.pk}

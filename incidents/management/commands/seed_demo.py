@@ -146,12 +146,81 @@ class Command(BaseCommand):
                 )
         for line in runbook_lines:
             self.stdout.write(line)
+        for line in ensure_demo_integration(services["API gateway"]):
+            self.stdout.write(line)
         if users_created:
             # Never echo a password that came from the environment.
             shown = "$DEMO_PASSWORD" if os.environ.get("DEMO_PASSWORD") else DEFAULT_PASSWORD
             self.stdout.write(
                 self.style.SUCCESS(f"Log in as responder, lead or manager, password {shown}.")
             )
+
+
+DEMO_INTEGRATION = "Prometheus (demo)"
+
+
+def demo_alert_group(now: datetime) -> dict:
+    """An Alertmanager notification as Prometheus would send it: p95 latency on two pods."""
+    alerts = []
+    for pod, seconds in (("api-7d9f-1", 1.8), ("api-7d9f-2", 1.6)):
+        alerts.append(
+            {
+                "status": "firing",
+                "labels": {
+                    "alertname": "HighLatencyP95",
+                    "job": "api",
+                    "pod": pod,
+                    "service": "API gateway",
+                    "severity": "warning",
+                },
+                "annotations": {
+                    "summary": f"p95 latency {seconds} s on {pod}",
+                    "description": "p95 above 1 s for 5 minutes.",
+                },
+                "startsAt": (now - timedelta(minutes=4)).isoformat(),
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus.example.internal/graph?g0.expr=p95",
+                "fingerprint": f"demo-{pod}",
+            }
+        )
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="HighLatencyP95"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "console",
+        "groupLabels": {"alertname": "HighLatencyP95"},
+        "commonLabels": {"alertname": "HighLatencyP95", "job": "api", "service": "API gateway"},
+        "commonAnnotations": {"description": "p95 above 1 s for 5 minutes."},
+        "externalURL": "http://alertmanager.example.internal",
+        "alerts": alerts,
+    }
+
+
+def ensure_demo_integration(service: Service) -> list[str]:
+    """An Alertmanager integration and one delivery through it (processed here: no worker
+    runs yet), so the demo shows an incident opened by alerts. Its token is printed once."""
+    import json
+
+    from incidents.intake.models import InboundEvent, Integration
+    from incidents.intake.process import process_event
+
+    if Integration.objects.filter(name=DEMO_INTEGRATION).exists():
+        return [f"Integrations: {DEMO_INTEGRATION} already present (rotate its token to post)."]
+    integration = Integration(
+        kind=Integration.Kind.ALERTMANAGER, name=DEMO_INTEGRATION, default_service=service
+    )
+    token = integration.new_token()
+    integration.save()
+    event = InboundEvent.objects.create(
+        integration=integration, body=json.dumps(demo_alert_group(timezone.now()))
+    )
+    outcome = process_event(event.pk)
+    reference = outcome.incident.reference if outcome.incident else "no incident"
+    return [
+        f"Integrations: {DEMO_INTEGRATION} created; a demo alert group opened {reference}.",
+        f"  Alertmanager webhook (shown once): {integration.hook_path(token)}",
+    ]
 
 
 def ensure_user(person: Person, password: str) -> tuple[AbstractBaseUser, bool]:

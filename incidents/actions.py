@@ -336,8 +336,10 @@ def open_or_join(
     severity: str,
     summary: str = "",
     services: Iterable[Service] = (),
+    scenario=None,
 ) -> tuple[Incident, bool]:
-    """The open incident with this key, or a new one: (incident, created).
+    """The open incident with this key, or a new one: (incident, created). A new one gets
+    `scenario` (a runbooks Scenario), when given, attached as a checklist by the console.
 
     The partial unique constraint on dedup_key decides between concurrent openers: the loser's
     INSERT fails inside its savepoint and it joins the winner's incident.
@@ -357,4 +359,8 @@ def open_or_join(
             )
     except IntegrityError:
         return Incident.objects.open().get(dedup_key=dedup_key), False
+    if scenario is not None:
+        from runbooks.checklists import attach_scenario  # runbooks builds on this module
+
+        attach_scenario(incident, scenario, by=system_user())
     return incident, True

@@ -40,14 +40,6 @@ def schedule_ack_check(incident: Incident) -> bool:
 
 
 @shared_task(ignore_result=True)
-def process_inbound(event_id: int) -> str:
-    """A stored webhook delivery → alerts and incidents; idempotent (see intake/process.py)."""
-    from incidents.intake.process import process_event
-
-    return process_event(event_id).state
-
-
-@shared_task(ignore_result=True)
 def process_pending(integration_id: int | None = None, older_than_seconds: float = 0) -> int:
     """Process the pending deliveries (of one integration, or all), oldest first, until none
     is left. Kicked by the hook, and run by beat as a sweep for anything a kick missed.

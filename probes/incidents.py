@@ -6,7 +6,6 @@ from __future__ import annotations
 from incidents import actions
 from incidents.models import TimelineEvent
 from probes.models import Probe, ProbeResult
-from runbooks.checklists import attach_scenario
 
 Kind = TimelineEvent.Kind
 
@@ -36,13 +35,14 @@ def on_failure_streak(probe: Probe, result: ProbeResult) -> None:
             data=figures(result),
         )
         return
-    incident, created = actions.open_or_join(
+    incident, _ = actions.open_or_join(
         dedup_key=f"probe:{probe.pk}",
         title=f"{probe.name}: {result.summary}"[:200],
         severity=probe.incident_severity,
         summary=f"Opened by the probe {probe.name} after {probe.consecutive_failures} "
         f"consecutive failures.",
         services=[probe.service] if probe.service_id else [],
+        scenario=probe.scenario,
     )
     actions.record(
         incident,
@@ -51,8 +51,6 @@ def on_failure_streak(probe: Probe, result: ProbeResult) -> None:
         text=f"{probe.name} failed {probe.consecutive_failures} times in a row: {result.summary}",
         data=figures(result),
     )
-    if created and probe.scenario_id:
-        attach_scenario(incident, probe.scenario, by=actions.system_user())
     probe.open_incident = incident
     probe.save(update_fields=["open_incident"])
 

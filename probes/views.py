@@ -37,6 +37,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from console.env import redact_url
 from console.htmx import wants_part
+from console.switches import posted_switch, refuse
 from incidents.models import Service
 from incidents.permissions import require_perm
 from probes import engine, ondemand, sparkline
@@ -263,7 +264,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def bad_filter(request: HttpRequest, form: ProbeFilterForm) -> HttpResponse:
     reason = " ".join(str(e) for errors in form.errors.values() for e in errors)
     if request.htmx:
-        return HttpResponse(reason, status=400, content_type="text/plain; charset=utf-8")
+        return refuse(reason)
     context = {
         "form": ProbeFilterForm(),
         "filter_error": reason,
@@ -324,14 +325,9 @@ def detail_context(request: HttpRequest, probe: Probe) -> dict:
 def schedule(request: HttpRequest, pk: int) -> HttpResponse:
     """Turn a probe's schedule on (due at once) or off (it then runs only on demand)."""
     probe = get_probe_for_user(request, pk, "probes.change_probe")
-    wanted = request.POST.get("enabled")
-    if wanted not in ("0", "1"):
-        return HttpResponse(
-            "Say enabled=1 to schedule the probe or enabled=0 to pause it.",
-            status=400,
-            content_type="text/plain; charset=utf-8",
-        )
-    enabled = wanted == "1"
+    enabled = posted_switch(request)
+    if enabled is None:
+        return refuse("Say enabled=1 to schedule the probe or enabled=0 to pause it.")
     changes = {"enabled": enabled}
     if enabled:
         changes["next_run_at"] = timezone.now()

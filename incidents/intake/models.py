@@ -35,9 +35,7 @@ class Integration(models.Model):
     default_service = models.ForeignKey(
         Service, models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    default_severity = models.CharField(
-        max_length=2, choices=Severity.choices, default=Severity.P2
-    )
+    default_severity = models.CharField(max_length=2, choices=Severity.choices, default=Severity.P2)
     enabled = models.BooleanField(default=True)
     auto_resolve = models.BooleanField(
         default=False, help_text="Resolve the incident when every one of its alerts is resolved"

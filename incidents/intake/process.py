@@ -106,18 +106,14 @@ def handle(integration: Integration, group: Group) -> Outcome:
 
 
 def open_incident(group: Group, decision: Decision) -> tuple[Incident, bool]:
-    from runbooks.checklists import attach_scenario
-
-    incident, created = actions.open_or_join(
+    return actions.open_or_join(
         dedup_key=group.dedup_key,
         title=group.title,
         severity=decision.severity,
         summary=group.summary,
         services=decision.services,
+        scenario=decision.scenario,
     )
-    if created and decision.scenario is not None:
-        attach_scenario(incident, decision.scenario, by=actions.system_user())
-    return incident, created
 
 
 def _fields(alert_in: AlertIn) -> dict:
@@ -189,9 +185,12 @@ def note_if_all_resolved(incident: Incident, integration: Integration) -> None:
     too when the integration says so."""
     if not incident.is_open or incident.alerts.filter(status=Alert.Status.FIRING).exists():
         return
-    last = incident.events.filter(
-        kind__in=[Kind.ALERTS_RESOLVED, Kind.ALERT_FIRING]
-    ).order_by("-id").values_list("kind", flat=True).first()
+    last = (
+        incident.events.filter(kind__in=[Kind.ALERTS_RESOLVED, Kind.ALERT_FIRING])
+        .order_by("-id")
+        .values_list("kind", flat=True)
+        .first()
+    )
     if last == Kind.ALERTS_RESOLVED:
         return
     count = incident.alerts.count()

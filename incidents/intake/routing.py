@@ -92,9 +92,7 @@ def current_scenario(title: str) -> Scenario | None:
     if not title:
         return None
     return (
-        Scenario.objects.filter(
-            title__iexact=title, version__runbook__current_version=F("version")
-        )
+        Scenario.objects.filter(title__iexact=title, version__runbook__current_version=F("version"))
         .select_related("version__runbook")
         .first()
     )

@@ -333,20 +333,15 @@ def open_or_join_when(
     Under it: only join an incident already open, so a signal keeps landing on it."""
     if not over_threshold:
         return Incident.objects.open().filter(dedup_key=dedup_key).first(), False
-    from runbooks.checklists import attach_scenario
-
     service = integration.default_service
-    incident, created = actions.open_or_join(
+    return actions.open_or_join(
         dedup_key=dedup_key,
         title=title[:200],
         severity=severity,
         summary=summary,
         services=[service] if service else [],
+        scenario=current_scenario(scenario_title),
     )
-    scenario = current_scenario(scenario_title) if created else None
-    if scenario is not None:
-        attach_scenario(incident, scenario, by=actions.system_user())
-    return incident, created
 
 
 def money(amount: object, currency: object) -> str:

@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from console.switches import posted_switch, refuse
 from incidents.intake.models import (
     Alert,
     InboundEvent,
@@ -66,15 +67,6 @@ def get_integration_for_user(request: HttpRequest, pk: int, perm: str | None = N
     if perm:
         require_perm(request, perm)
     return get_object_or_404(Integration.objects.select_related("default_service"), pk=pk)
-
-
-def refuse(reason: str) -> HttpResponse:
-    return HttpResponse(reason, status=400, content_type="text/plain; charset=utf-8")
-
-
-def wanted_enabled(request: HttpRequest) -> bool | None:
-    value = request.POST.get("enabled")
-    return {"1": True, "0": False}.get(value or "")
 
 
 # -- integrations: reading -------------------------------------------------------------------
@@ -298,7 +290,7 @@ def integration_rotate(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def integration_enabled(request: HttpRequest, pk: int) -> HttpResponse:
     integration = get_integration_for_user(request, pk, "incidents.change_integration")
-    enabled = wanted_enabled(request)
+    enabled = posted_switch(request)
     if enabled is None:
         return refuse("Say enabled=1 to accept deliveries or enabled=0 to refuse them.")
     integration.enabled = enabled

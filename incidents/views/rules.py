@@ -18,11 +18,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from console.switches import posted_switch, refuse
 from incidents.intake.models import Integration, RoutingRule
 from incidents.intake.routing import OPS, validate_conditions
 from incidents.models import Service, Severity
 from incidents.permissions import require_perm
-from incidents.views.integrations import refuse, wanted_enabled
 from runbooks.models import Scenario
 
 MAX_CONDITIONS = 5
@@ -296,7 +296,7 @@ def rule_move(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def rule_enabled(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_rule_for_user(request, pk, "incidents.change_routingrule")
-    enabled = wanted_enabled(request)
+    enabled = posted_switch(request)
     if enabled is None:
         return refuse("Say enabled=1 to apply the rule or enabled=0 to skip it.")
     RoutingRule.objects.filter(pk=rule.pk).update(enabled=enabled)

@@ -7,7 +7,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.db import connections
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from probes.models import Heartbeat, Probe, ProbeFlip, ProbeResult
 from runbooks.importer import import_runbook
 from tests.probes.servers import http_server, json_answer
 from tests.waiting import wait_for
+from tests.workers import worker_processes
 
 Kind = TimelineEvent.Kind
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,10 +184,7 @@ def test_dispatcher_workers_incident_and_recovery_end_to_end():
 
     app.control.purge()
     with http_server({"/health": health}) as (base, _), \
-            start_worker(app, pool="solo", concurrency=1, perform_ping_check=False,
-                         hostname="worker-a@test"), \
-            start_worker(app, pool="solo", concurrency=1, perform_ping_check=False,
-                         hostname="worker-b@test"):
+            worker_processes("worker-a@test", "worker-b@test"):
         sample = ROOT / "runbooks" / "samples" / "console-sample.md"
         version = import_runbook(sample.read_text(), filename=sample.name).version
         scenario = version.scenarios.filter(kind="scenario").first()

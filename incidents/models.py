@@ -227,6 +227,18 @@ class TimelineEvent(models.Model):
         ALERT_RESOLVED = "alert_resolved", "Alert resolved"
         ALERTS_RESOLVED = "alerts_resolved", "All alerts resolved"
         SECURITY_SIGNAL = "security_signal", "Security signal"
+        # Escalation: the policy frozen onto the incident, each level paged, each delivery.
+        ESCALATION_POLICY_APPLIED = "escalation_policy_applied", "Escalation policy applied"
+        ESCALATION_PAGED = "escalation_paged", "Paged"
+        ESCALATION_STOPPED = "escalation_stopped", "Escalation stopped"
+        NOTIFICATION_SENT = "notification_sent", "Notification delivered"
+        NOTIFICATION_FAILED = "notification_failed", "Notification failed"
+        # Stakeholder updates published to the status page, and a missed cadence.
+        UPDATE_PUBLISHED = "update_published", "Status update published"
+        UPDATE_OVERDUE = "update_overdue", "Status update overdue"
+        # The post-incident review.
+        REVIEW_OPENED = "review_opened", "Review opened"
+        REVIEW_PUBLISHED = "review_published", "Review published"
 
     incident = models.ForeignKey(Incident, models.PROTECT, related_name="events")
     kind = models.CharField(max_length=40, choices=Kind.choices)

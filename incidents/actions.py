@@ -26,6 +26,7 @@ from incidents.models import (
     Status,
     TimelineEvent,
 )
+from incidents.signals import event_recorded
 
 Kind = TimelineEvent.Kind
 
@@ -42,7 +43,7 @@ def record(
     data: dict | None = None,
     at: datetime | None = None,
 ) -> TimelineEvent:
-    return TimelineEvent.objects.create(
+    event = TimelineEvent.objects.create(
         incident=incident,
         kind=kind,
         actor=actor,
@@ -50,6 +51,8 @@ def record(
         data=data or {},
         at=at or timezone.now(),
     )
+    event_recorded.send(sender=TimelineEvent, event=event)
+    return event
 
 
 def _locked(incident: Incident) -> Incident:

@@ -80,3 +80,13 @@ class TolerantRedisCache(RedisCache):
     has_key = _tolerant(fallback=False)(RedisCache.has_key)
     incr = _tolerant(fallback=None)(RedisCache.incr)
     clear = _tolerant(fallback=False)(RedisCache.clear)
+
+    @_tolerant(fallback=None)
+    def incr_expiring(self, key, ttl: int, version=None) -> int:
+        """INCR then EXPIRE in one round trip: a counter per time window. Django's incr() is
+        two round trips (EXISTS, then INCR) and a first call needs a third (add)."""
+        key = self.make_and_validate_key(key, version=version)
+        pipe = self._cache.get_client(key, write=True).pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, ttl)
+        return pipe.execute()[0]

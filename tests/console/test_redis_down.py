@@ -63,6 +63,7 @@ def test_tolerant_cache_turns_a_dead_redis_into_misses():
     assert cache.add("k", 1) is False
     assert cache.get_many(["a", "b"]) == {}
     assert cache.delete("k") is False
+    assert cache.incr_expiring("window", 90) is None
     # The stock backend raises: this is what the console must not do.
     with pytest.raises(Exception):  # noqa: B017 - redis' ConnectionError
         RedisCache(f"redis://127.0.0.1:{free_port()}/0", {}).get("k")
@@ -77,3 +78,18 @@ def test_tolerant_cache_works_against_the_real_redis(settings):
     assert cache.get("answer") == 42
     cache.delete("answer")
     assert cache.get("answer") is None
+
+
+def test_incr_expiring_counts_in_one_key_that_expires(settings):
+    url = getattr(settings, "REDIS_URL", "") or "redis://127.0.0.1:6379/15"
+    cache = TolerantRedisCache(url, {"KEY_PREFIX": "console-tests-window"})
+    cache.delete("window")
+    if cache.incr_expiring("window", 90) is None:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    assert [cache.incr_expiring("window", 90) for _ in range(3)] == [2, 3, 4]
+    # The same key Django's own calls read and write: get() sees the count.
+    assert cache.get("window") == 4
+    key = cache.make_and_validate_key("window")
+    ttl = cache._cache.get_client(key).ttl(key)
+    assert 0 < ttl <= 90
+    cache.delete("window")

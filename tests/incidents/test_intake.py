@@ -10,6 +10,7 @@ import time
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from incidents.intake.models import Alert, InboundEvent, Integration, RoutingRule
 from incidents.intake.process import kick_key, process_event
@@ -66,6 +67,26 @@ def test_a_valid_delivery_is_stored_and_accepted(client, db):
     assert response.json()["status"] in ("queued", "processed")
     event = InboundEvent.objects.get()
     assert json.loads(event.body) == ALERTMANAGER and event.integration == integration
+    assert response.json()["id"] == event.pk
+
+
+def test_receive_stores_what_the_orm_would(db):
+    """The hook's raw INSERT: defaults, and a received_at the ORM's filters compare right."""
+    integration, _ = make_integration()
+    before = timezone.now()
+    stored = InboundEvent.objects.receive(integration, '{"a": 1}')
+    after = timezone.now()
+    event = InboundEvent.objects.get(pk=stored.pk)
+    assert (event.state, event.external_id, event.event_type, event.error) == (
+        InboundEvent.State.PENDING,
+        "",
+        "",
+        "",
+    )
+    assert event.body == '{"a": 1}' and event.processed_at is None and event.incident is None
+    assert before <= event.received_at <= after and event.received_at == stored.received_at
+    assert InboundEvent.objects.filter(received_at__lte=after, received_at__gte=before).count() == 1
+    assert not InboundEvent.objects.filter(received_at__lt=before).exists()
 
 
 @pytest.mark.parametrize(

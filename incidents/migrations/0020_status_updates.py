@@ -7,91 +7,198 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0008_timeline_escalation_comms_review_kinds'),
-        ('runbooks', '0002_step_check_key'),
+        ("incidents", "0008_timeline_escalation_comms_review_kinds"),
+        ("runbooks", "0002_step_check_key"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='service',
-            name='created_at',
+            model_name="service",
+            name="created_at",
             field=models.DateTimeField(default=django.utils.timezone.now, editable=False),
         ),
         migrations.AddField(
-            model_name='service',
-            name='position',
-            field=models.PositiveIntegerField(default=0, help_text='Order on the status page'),
+            model_name="service",
+            name="position",
+            field=models.PositiveIntegerField(default=0, help_text="Order on the status page"),
         ),
         migrations.AddField(
-            model_name='service',
-            name='public',
-            field=models.BooleanField(default=False, help_text='Shown on the public status page'),
+            model_name="service",
+            name="public",
+            field=models.BooleanField(default=False, help_text="Shown on the public status page"),
         ),
         migrations.AddField(
-            model_name='service',
-            name='public_description',
+            model_name="service",
+            name="public_description",
             field=models.CharField(blank=True, max_length=300),
         ),
         migrations.AddField(
-            model_name='service',
-            name='public_name',
-            field=models.CharField(blank=True, help_text='Name shown publicly', max_length=100),
+            model_name="service",
+            name="public_name",
+            field=models.CharField(blank=True, help_text="Name shown publicly", max_length=100),
         ),
         migrations.AddField(
-            model_name='service',
-            name='updated_at',
+            model_name="service",
+            name="updated_at",
             field=models.DateTimeField(auto_now=True),
         ),
         migrations.CreateModel(
-            name='CommsTemplate',
+            name="CommsTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('body', models.TextField()),
-                ('severity', models.CharField(blank=True, choices=[('P0', 'P0 · Critical'), ('P1', 'P1 · High'), ('P2', 'P2 · Medium'), ('P3', 'P3 · Low')], help_text='Meant for this severity', max_length=2)),
-                ('origin', models.CharField(choices=[('runbook', 'Runbook proposal'), ('manual', 'Written in the console')], default='manual', max_length=20)),
-                ('source', models.CharField(blank=True, editable=False, max_length=300)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('proposal', models.OneToOneField(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='comms_template', to='runbooks.proposal')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("body", models.TextField()),
+                (
+                    "severity",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("P0", "P0 · Critical"),
+                            ("P1", "P1 · High"),
+                            ("P2", "P2 · Medium"),
+                            ("P3", "P3 · Low"),
+                        ],
+                        help_text="Meant for this severity",
+                        max_length=2,
+                    ),
+                ),
+                (
+                    "origin",
+                    models.CharField(
+                        choices=[
+                            ("runbook", "Runbook proposal"),
+                            ("manual", "Written in the console"),
+                        ],
+                        default="manual",
+                        max_length=20,
+                    ),
+                ),
+                ("source", models.CharField(blank=True, editable=False, max_length=300)),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "proposal",
+                    models.OneToOneField(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="comms_template",
+                        to="runbooks.proposal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['severity', 'name', 'id'],
+                "ordering": ["severity", "name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='UpdateCadence',
+            name="UpdateCadence",
             fields=[
-                ('incident', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='update_cadence', serialize=False, to='incidents.incident')),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('reminded_at', models.DateTimeField(blank=True, null=True)),
-                ('last_published_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "incident",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="update_cadence",
+                        serialize=False,
+                        to="incidents.incident",
+                    ),
+                ),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("reminded_at", models.DateTimeField(blank=True, null=True)),
+                ("last_published_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['due_at'], name='cadence_due')],
+                "indexes": [models.Index(fields=["due_at"], name="cadence_due")],
             },
         ),
         migrations.CreateModel(
-            name='StatusUpdate',
+            name="StatusUpdate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(help_text='Public title of the incident', max_length=200)),
-                ('status', models.CharField(choices=[('investigating', 'Investigating'), ('identified', 'Identified'), ('monitoring', 'Monitoring'), ('resolved', 'Resolved')], max_length=20)),
-                ('body', models.TextField()),
-                ('published_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('components', models.ManyToManyField(blank=True, related_name='status_updates', to='incidents.service')),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='status_updates', to='incidents.incident')),
-                ('published_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('template', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='incidents.commstemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "title",
+                    models.CharField(help_text="Public title of the incident", max_length=200),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("investigating", "Investigating"),
+                            ("identified", "Identified"),
+                            ("monitoring", "Monitoring"),
+                            ("resolved", "Resolved"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("body", models.TextField()),
+                ("published_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "components",
+                    models.ManyToManyField(
+                        blank=True, related_name="status_updates", to="incidents.service"
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="status_updates",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="incidents.commstemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-published_at', '-id'],
-                'permissions': [('publish_status_update', 'Can publish status updates for any incident')],
-                'indexes': [models.Index(fields=['published_at'], name='statusupdate_published')],
+                "ordering": ["-published_at", "-id"],
+                "permissions": [
+                    ("publish_status_update", "Can publish status updates for any incident")
+                ],
+                "indexes": [models.Index(fields=["published_at"], name="statusupdate_published")],
             },
         ),
     ]

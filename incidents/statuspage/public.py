@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -228,7 +228,7 @@ def summary(base_url: str, now: datetime | None = None) -> dict:
 def _iso(at: datetime | None) -> str | None:
     if at is None:
         return None
-    return at.astimezone(timezone.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _component_json(row: dict, pid: str) -> dict:

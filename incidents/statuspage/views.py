@@ -55,6 +55,8 @@ def editor_context(request: HttpRequest, context: dict, form: StatusUpdateForm |
     context["su_templates"] = list(CommsTemplate.objects.all())
     context["su_form"] = form or blank_form(context, public_services)
     context["su_public_services"] = public_services
+    latest = context["comms"]["latest"]
+    context["su_after"] = latest.pk if latest else 0
     return context
 
 
@@ -124,6 +126,7 @@ def compose(request: HttpRequest, pk: int) -> HttpResponse:
                 "su_template": template,
                 "su_left": left,
                 "su_open": True,
+                "su_after": panel["latest"].pk if panel["latest"] else 0,
             },
         )
     return _full_page(request, incident, form=form)
@@ -139,7 +142,7 @@ def publish(request: HttpRequest, pk: int) -> HttpResponse:
     error = None
     if form.is_valid():
         try:
-            actions.publish_update(
+            update = actions.publish_update(
                 incident,
                 title=form.cleaned_data["title"],
                 status=form.cleaned_data["status"],
@@ -168,6 +171,7 @@ def publish(request: HttpRequest, pk: int) -> HttpResponse:
                         "su_form": fresh,
                         "su_templates": list(CommsTemplate.objects.all()),
                         "su_published": True,
+                        "su_after": update.pk,
                     },
                 )
                 response["HX-Trigger"] = "incident-changed"
@@ -186,6 +190,10 @@ def publish(request: HttpRequest, pk: int) -> HttpResponse:
                 "su_form": form,
                 "su_templates": list(CommsTemplate.objects.all()),
                 "su_open": True,
+                "su_after": StatusUpdate.objects.filter(incident=incident)
+                .order_by("-published_at", "-id")
+                .values_list("pk", flat=True)
+                .first(),
             },
             status=422,
         )

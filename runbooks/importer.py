@@ -141,15 +141,14 @@ def step_check_proposal(runbook: Runbook, scenarios: list[Scenario]) -> Proposal
             if check is None:
                 continue
             entry = found.setdefault(check.key, {**check.as_dict(), "steps": []})
-            where = {
-                "scenario": scenario.title,
-                "anchor": scenario.anchor,
-                "text": step["text"][:200],
-            }
+            where = {"scenario": scenario.title, "anchor": scenario.anchor,
+                     "text": step["text"][:200]}
             if where not in entry["steps"]:
                 entry["steps"].append(where)
     bound = set(
-        StepCheck.objects.filter(runbook=runbook, key__in=list(found)).values_list("key", flat=True)
+        StepCheck.objects.filter(runbook=runbook, key__in=list(found)).values_list(
+            "key", flat=True
+        )
     )
     checks = [entry for key, entry in found.items() if key not in bound]
     if not checks:

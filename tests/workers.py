@@ -48,22 +48,9 @@ def worker_processes(*names: str) -> Iterator[None]:
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     processes = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "console",
-                "worker",
-                "--pool",
-                "solo",
-                "--hostname",
-                name,
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                "WARNING",
-            ],
+            [sys.executable, "-m", "celery", "-A", "console", "worker", "--pool", "solo",
+             "--hostname", name, "--without-mingle", "--without-gossip",
+             "--loglevel", "WARNING"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -4,28 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("runbooks", "0001_initial"),
+        ('runbooks', '0001_initial'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="steprun",
-            name="check_key",
+            model_name='steprun',
+            name='check_key',
             field=models.CharField(blank=True, max_length=64),
         ),
         migrations.AlterField(
-            model_name="proposal",
-            name="kind",
-            field=models.CharField(
-                choices=[
-                    ("escalation_policy", "Escalation policy"),
-                    ("comms_template", "Comms template"),
-                    ("probe", "Probe"),
-                    ("review_checklist", "Review checklist"),
-                    ("step_checks", "Step checks"),
-                ],
-                max_length=30,
-            ),
+            model_name='proposal',
+            name='kind',
+            field=models.CharField(choices=[('escalation_policy', 'Escalation policy'), ('comms_template', 'Comms template'), ('probe', 'Probe'), ('review_checklist', 'Review checklist'), ('step_checks', 'Step checks')], max_length=30),
         ),
     ]

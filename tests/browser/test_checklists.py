@@ -19,7 +19,6 @@ from tests.seeds import SEED_FILES, needs_seeds
 
 pytestmark = pytest.mark.browser
 
-
 @needs_seeds
 def test_follow_the_suggested_runbook_live(browser, live_server, responder, lead, screenshot_dir):
     for path in SEED_FILES:

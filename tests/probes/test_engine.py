@@ -25,7 +25,8 @@ Kind = TimelineEvent.Kind
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def make_probe(name: str = "API health", url: str = "http://127.0.0.1:9/health", **fields) -> Probe:
+def make_probe(name: str = "API health", url: str = "http://127.0.0.1:9/health",
+               **fields) -> Probe:
     probe = Probe(name=name, kind="http", config={"url": url}, **fields)
     probe.full_clean()
     probe.save()
@@ -44,12 +45,12 @@ def test_probe_config_is_validated_per_kind(db):
     probe = Probe(name="x", kind="http", config={"url": "not a url"})
     with pytest.raises(Exception, match="config"):
         probe.full_clean()
-    probe = Probe(
-        name="y", kind="postgres", config={"dsn_env": "DATABASE_URL"}, interval=timedelta(seconds=5)
-    )
+    probe = Probe(name="y", kind="postgres", config={"dsn_env": "DATABASE_URL"},
+                  interval=timedelta(seconds=5))
     with pytest.raises(Exception, match="interval"):
         probe.full_clean()
-    probe = Probe(name="z", kind="http", config={"url": "http://a/"}, timeout=timedelta(seconds=90))
+    probe = Probe(name="z", kind="http", config={"url": "http://a/"},
+                  timeout=timedelta(seconds=90))
     with pytest.raises(Exception, match="shorter than the interval"):
         probe.full_clean()
 
@@ -70,12 +71,8 @@ def test_claim_due_takes_each_due_probe_once(db):
 def test_concurrent_dispatchers_never_claim_the_same_probe():
     now = timezone.now()
     for n in range(200):
-        Probe.objects.create(
-            name=f"p{n}",
-            kind="http",
-            config={"url": "http://a/"},
-            next_run_at=now - timedelta(seconds=1),
-        )
+        Probe.objects.create(name=f"p{n}", kind="http", config={"url": "http://a/"},
+                             next_run_at=now - timedelta(seconds=1))
     claimed: list[list[int]] = [[], []]
 
     def dispatcher(index: int) -> None:
@@ -149,8 +146,7 @@ def test_concurrent_openers_share_one_incident():
         try:
             barrier.wait(timeout=10)
             incident, created = actions.open_or_join(
-                dedup_key="alert:disk-full", title="Disk full", severity="P1"
-            )
+                dedup_key="alert:disk-full", title="Disk full", severity="P1")
             opened.append((incident.pk, created))
         finally:
             connections.close_all()
@@ -177,7 +173,6 @@ def test_prune_keeps_recent_results(db):
 
 # -- the whole loop ----------------------------------------------------------------------------
 
-
 @pytest.mark.django_db(transaction=True)
 def test_dispatcher_workers_incident_and_recovery_end_to_end():
     """Beat's dispatcher → two real workers → results → one incident after three failures →
@@ -188,10 +183,8 @@ def test_dispatcher_workers_incident_and_recovery_end_to_end():
         return json_answer(answers["status"], {"status": "x"})(handler)
 
     app.control.purge()
-    with (
-        http_server({"/health": health}) as (base, _),
-        worker_processes("worker-a@test", "worker-b@test"),
-    ):
+    with http_server({"/health": health}) as (base, _), \
+            worker_processes("worker-a@test", "worker-b@test"):
         sample = ROOT / "runbooks" / "samples" / "console-sample.md"
         version = import_runbook(sample.read_text(), filename=sample.name).version
         scenario = version.scenarios.filter(kind="scenario").first()

@@ -415,6 +415,7 @@ def test_run_now_htmx_answers_running_then_the_result(responder_client, responde
     assert responder_client.get(poll_url)["Location"] == f"/probes/{probe.pk}/"
 
 
+
 @pytest.mark.django_db(transaction=True)
 def test_run_now_is_run_by_a_real_worker_and_the_poll_shows_the_result(responder):
     engine.beat("dispatcher")

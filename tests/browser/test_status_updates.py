@@ -111,3 +111,39 @@ def test_communicator_publishes_and_the_public_page_shows_it(
     finally:
         visitor.close()
     assert errors == []
+
+
+def test_lead_writes_a_comms_template(browser, live_server, lead, screenshot_dir):
+    base = live_server.url
+    CommsTemplate.objects.create(
+        name="Resolved", body="The issue affecting [service] is resolved since [end]."
+    )
+    context = browser.new_context(viewport={"width": 1300, "height": 800})
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: (
+                msg.type == "error" and "status of 422" not in msg.text and errors.append(msg.text)
+            ),
+        )
+        log_in(page, base, lead.username, PASSWORD)
+        page.click("nav >> text=Comms")
+        page.click("text=New template")
+        page.fill("input[name=name]", "Investigating (P0)")
+        page.select_option("select[name=severity]", "P0")
+        page.fill(
+            "textarea[name=body]",
+            "We are investigating a full outage of [service] since [time].\n"
+            "Impact: [impact]\nNext update: [next update].",
+        )
+        page.click("button[type=submit] >> text=Save template")
+        expect(page.locator(".ct-table")).to_contain_text("Investigating (P0)")
+        expect(page.locator(".ct-table")).to_contain_text("written here")
+        page.screenshot(path=str(screenshot_dir / "comms-templates.png"), full_page=True)
+    finally:
+        context.close()
+    assert errors == []
+    assert CommsTemplate.objects.get(name="Investigating (P0)").severity == "P0"

@@ -101,8 +101,14 @@ def cached(kind: str, base_url: str, build) -> Rendered:
     window moves at midnight)."""
     now = timezone.now()
     key = f"statuspage:{kind}:{version()}:{base_url}:{now:%Y%m%d}"
+    # Each process keeps what it served for the current version: a hit then costs one cache
+    # round trip (the version) and no unpickling of the body.
+    hit = _served.get(key)
+    if hit is not None and (now - hit[0]).total_seconds() < CACHE_SECONDS:
+        return hit[1]
     hit = cache.get(key)
     if hit is not None:
+        _remember(key, hit, now)
         return hit
     data = summary(base_url, now)
     body = build(data)
@@ -112,7 +118,17 @@ def cached(kind: str, base_url: str, build) -> Rendered:
         last_modified=data["page"]["updated_at"],
     )
     cache.set(key, rendered, CACHE_SECONDS)
+    _remember(key, rendered, now)
     return rendered
+
+
+_served: dict[str, tuple[datetime, Rendered]] = {}
+
+
+def _remember(key: str, rendered: Rendered, now: datetime) -> None:
+    if len(_served) >= 32:  # old versions, other hosts: start over
+        _served.clear()
+    _served[key] = (now, rendered)
 
 
 # -- the summary ------------------------------------------------------------------------------

@@ -10,9 +10,13 @@ from incidents.models import Incident, Service
 @pytest.fixture(autouse=True)
 def fresh_cache():
     """The status page caches by a version token; each test starts with none."""
+    from incidents.statuspage import public
+
     cache.clear()
+    public._served.clear()
     yield
     cache.clear()
+    public._served.clear()
 
 
 @pytest.fixture

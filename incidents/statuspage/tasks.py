@@ -41,13 +41,12 @@ def remind(incident_id: int, now: datetime | None = None) -> bool:
     commander). Returns False when someone else claimed it or it is no longer due."""
     now = now or timezone.now()
     with transaction.atomic():
-        claimed = (
-            UpdateCadence.objects.filter(
-                incident_id=incident_id, reminded_at__isnull=True, due_at__lte=now
-            )
-            .exclude(incident__status=Status.RESOLVED)
-            .update(reminded_at=now)
-        )
+        # Conditions on the cadence row only: a join would make Django UPDATE … WHERE pk IN
+        # (SELECT …), which PostgreSQL doesn't recheck after waiting on a concurrent claim.
+        # Resolving sets due_at to NULL, so a resolved incident never matches.
+        claimed = UpdateCadence.objects.filter(
+            pk=incident_id, reminded_at__isnull=True, due_at__lte=now
+        ).update(reminded_at=now)
         if not claimed:
             return False
         cadence = UpdateCadence.objects.select_related("incident").get(pk=incident_id)

@@ -337,3 +337,36 @@ def test_the_due_sweep_is_one_query_when_nothing_is_due(responder, size, django_
         actions.declare_incident(title=f"I{n}", severity="P2", declared_by=responder)
     with django_assert_num_queries(1):
         assert tasks.remind_overdue() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sweeps_remind_once(groups):
+    """Two sweeps at once (two beat ticks, two workers): the conditional UPDATE lets one win."""
+    import threading
+
+    from django.db import connection
+
+    from tests.conftest import make_user
+
+    user = make_user("cora", "Responder")
+    incident = actions.declare_incident(title="Race", severity="P0", declared_by=user)
+    actions.assign_role(incident, role="communicator", user=user, by=user)
+    later = timezone.now() + timedelta(minutes=16)
+    results: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def sweep() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(sum(tasks.remind(incident.pk, later) for _ in range(3)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(results) == [0, 1]
+    assert incident.events.filter(kind=Kind.UPDATE_OVERDUE).count() == 1
+    assert len(mail.outbox) == 1

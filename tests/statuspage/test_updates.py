@@ -370,3 +370,20 @@ def test_concurrent_sweeps_remind_once(groups):
     assert sorted(results) == [0, 1]
     assert incident.events.filter(kind=Kind.UPDATE_OVERDUE).count() == 1
     assert len(mail.outbox) == 1
+
+
+def test_migration_starts_a_cadence_for_open_incidents(responder):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    open_one = actions.declare_incident(title="Old open", severity="P0", declared_by=responder)
+    resolved = actions.declare_incident(title="Old done", severity="P1", declared_by=responder)
+    actions.change_status(resolved, to="resolved", by=responder)
+    UpdateCadence.objects.all().delete()  # as before status updates existed
+    migration = import_module("incidents.migrations.0021_cadence_for_open_incidents")
+    before = timezone.now()
+    migration.start_cadences(apps, None)
+    cadence = UpdateCadence.objects.get()
+    assert cadence.incident_id == open_one.pk
+    assert cadence.due_at >= before + timedelta(minutes=15)

@@ -160,6 +160,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "probes.tasks.prune_results",
         "schedule": 3600.0,
     },
+    # Stakeholder updates past their cadence: one reminder each (incidents.statuspage).
+    "remind-overdue-updates": {
+        "task": "incidents.statuspage.tasks.remind_overdue",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     # Webhook deliveries a kick missed (stored just after a drain ended, or broker hiccups).
     "sweep-inbound": {
         "task": "incidents.tasks.process_pending",
@@ -253,6 +259,9 @@ TIMELINE_PAGE_SIZE = env_int("TIMELINE_PAGE_SIZE", 100, minimum=10)
 PROBE_RESULT_RETENTION_DAYS = env_int("PROBE_RESULT_RETENTION_DAYS", 30, minimum=1)
 # One HTTP batch per worker process: each runs its probes concurrently on one AsyncClient.
 PROBE_HTTP_BATCHES = env_int("PROBE_HTTP_BATCHES", 2, minimum=1)
+# The public status page (/status/, /status.json): its name and its id in status.json.
+STATUS_PAGE_NAME = env_str("STATUS_PAGE_NAME", "Service status")
+STATUS_PAGE_ID = env_str("STATUS_PAGE_ID", "console")
 INCIDENT_LIST_PAGE_SIZE = env_int("INCIDENT_LIST_PAGE_SIZE", 50, minimum=10)
 
 LOGGING = {

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from console import views
 from incidents.intake import views as intake_views
+from incidents.statuspage import views_public as status_page
 
 handler403 = "console.views.permission_denied"
 
@@ -16,6 +17,11 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("hooks/<slug:kind>/<str:token>/", intake_views.hook, name="hook"),
+    # The public status page: no login.
+    path("status/", status_page.status_page, name="status_page"),
+    path("status.json", status_page.status_json, name="status_json"),
+    path("status/incidents.json", status_page.incidents_json, name="status_incidents_json"),
+    path("status/feed.atom", status_page.feed, name="status_feed"),
     path("incidents/", include("incidents.urls")),
     path("runbooks/", include("runbooks.urls")),
     path("probes/", include("probes.urls")),

@@ -21,7 +21,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner_team"]
+    list_display = ["name", "owner_team", "public", "public_name", "position"]
+    list_editable = ["public", "public_name", "position"]
     search_fields = ["name", "owner_team"]
 
 

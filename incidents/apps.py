@@ -11,6 +11,9 @@ class IncidentsConfig(AppConfig):
     def ready(self) -> None:
         # After every migrate and every test flush, so the groups always exist.
         post_migrate.connect(sync_after_last_app, dispatch_uid="incidents.sync_role_groups")
+        from incidents.statuspage import receivers
+
+        receivers.connect()
 
 
 def sync_after_last_app(sender, **kwargs) -> None:

@@ -49,12 +49,23 @@ class Service(models.Model):
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     owner_team = models.CharField(max_length=100, blank=True)
+    # The public status page shows public services as its components.
+    public = models.BooleanField(default=False, help_text="Shown on the public status page")
+    public_name = models.CharField(max_length=100, blank=True, help_text="Name shown publicly")
+    public_description = models.CharField(max_length=300, blank=True)
+    position = models.PositiveIntegerField(default=0, help_text="Order on the status page")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def display_name(self) -> str:
+        return self.public_name or self.name
 
 
 class IncidentQuerySet(models.QuerySet):
@@ -297,4 +308,9 @@ from incidents.intake.models import (  # noqa: E402,F401
     Integration,
     RoutingRule,
     SignatureFailure,
+)
+from incidents.statuspage.models import (  # noqa: E402,F401
+    CommsTemplate,
+    StatusUpdate,
+    UpdateCadence,
 )

@@ -21,6 +21,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "probes.view_probe",
         # Anyone on call can run a check.
         "probes.run_probe",
+        # Comms templates: anyone may read them; the incident's communicator publishes.
+        "incidents.view_commstemplate",
     ],
     LEAD: [
         "runbooks.import_runbook",
@@ -39,6 +41,12 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.add_routingrule",
         "incidents.change_routingrule",
         "incidents.delete_routingrule",
+        # Stakeholder updates for any incident (not only as its communicator), and the
+        # templates they start from.
+        "incidents.publish_status_update",
+        "incidents.add_commstemplate",
+        "incidents.change_commstemplate",
+        "incidents.delete_commstemplate",
     ],
     MANAGER: [
         "incidents.view_metrics",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from incidents.statuspage import views as status_updates
 from incidents.views import changes, integrations, live, pages, rules
 from runbooks import views_checklists as checklists
 
@@ -30,6 +31,16 @@ urlpatterns = [
     path("integrations/rules/<int:pk>/enabled/", rules.rule_enabled, name="rule_enabled"),
     path("integrations/rules/<int:pk>/delete/", rules.rule_delete, name="rule_delete"),
     path("<int:pk>/timeline/", live.timeline, name="timeline"),
+    path("<int:pk>/status-updates/", status_updates.publish, name="publish_update"),
+    path("<int:pk>/status-updates/compose/", status_updates.compose, name="compose_update"),
+    path("comms-templates/", status_updates.template_list, name="comms_templates"),
+    path("comms-templates/new/", status_updates.template_new, name="comms_template_new"),
+    path("comms-templates/<int:pk>/", status_updates.template_edit, name="comms_template_edit"),
+    path(
+        "comms-templates/<int:pk>/delete/",
+        status_updates.template_delete,
+        name="comms_template_delete",
+    ),
     path("<int:pk>/notes/", changes.add_note, name="add_note"),
     path("<int:pk>/notes/<int:event_id>/pin/", changes.toggle_pin, name="toggle_pin"),
     path("<int:pk>/acknowledge/", changes.acknowledge, name="acknowledge"),

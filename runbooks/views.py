@@ -13,9 +13,10 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_safe
 
 from incidents.permissions import require_perm
+from incidents.statuspage.proposals import acceptable as comms_acceptable
 from probes.proposals import acceptable
 from runbooks.importer import MAX_BYTES, RunbookImportError, import_runbook
-from runbooks.models import Runbook, RunbookVersion, Scenario
+from runbooks.models import Proposal, Runbook, RunbookVersion, Scenario
 from runbooks.render import diff_lines, proposal_summary, render_tree
 from runbooks.search import search_scenarios
 
@@ -84,7 +85,13 @@ def _runbook_page(request: HttpRequest, version: RunbookVersion) -> HttpResponse
     proposals = list(version.proposals.select_related("decided_by"))
     for proposal in proposals:
         proposal.summary = proposal_summary(proposal.kind, proposal.payload)
-        proposal.acceptable = acceptable(proposal)
+        proposal.acceptable = acceptable(proposal) or comms_acceptable(proposal)
+        proposal.accept_perm = (
+            "incidents.add_commstemplate"
+            if proposal.kind == Proposal.Kind.COMMS_TEMPLATE
+            else "probes.add_probe"
+        )
+        proposal.can_accept = proposal.acceptable and request.user.has_perm(proposal.accept_perm)
     document = render_tree(version.tree)
     context = {
         "runbook": version.runbook,

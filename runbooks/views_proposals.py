@@ -32,6 +32,9 @@ def _back(proposal: Proposal) -> HttpResponse:
 @login_required
 @require_POST
 def accept(request: HttpRequest, pk: int) -> HttpResponse:
+    kind = get_object_or_404(Proposal.objects.values_list("kind", flat=True), pk=pk)
+    if kind == Proposal.Kind.COMMS_TEMPLATE:
+        return accept_comms_template(request, pk)
     proposal = _proposal(request, pk, "probes.add_probe")
     try:
         created = proposals.accept(proposal, by=request.user)
@@ -53,6 +56,21 @@ def accept(request: HttpRequest, pk: int) -> HttpResponse:
             if created
             else "A probe running this check already exists.",
         )
+    return _back(proposal)
+
+
+def accept_comms_template(request: HttpRequest, pk: int) -> HttpResponse:
+    from incidents.statuspage import proposals as comms
+
+    proposal = _proposal(request, pk, "incidents.add_commstemplate")
+    try:
+        template = comms.accept(proposal, by=request.user)
+    except ActionError as exc:
+        messages.error(request, str(exc))
+        return _back(proposal)
+    messages.success(
+        request, f"Comms template “{template.name}” created: communicators can start from it."
+    )
     return _back(proposal)
 
 

@@ -28,6 +28,7 @@ from incidents.models import (
     TimelineEvent,
 )
 from incidents.permissions import require_perm
+from incidents.statuspage.views import comms_panel
 from incidents.views.integrations import alerts_panel
 from runbooks.checklists import checklist_panel
 
@@ -97,6 +98,8 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "checklists": checklist_panel(incident, services=[s.name for s in services]),
         # The alerts that opened or joined the incident: one query however many.
         "alerts": alerts_panel(incident),
+        # Status updates: the due time and the latest published ones (two queries).
+        "comms": comms_panel(incident, now),
     }
 
 

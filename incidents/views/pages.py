@@ -17,6 +17,7 @@ from incidents import actions
 from incidents.forms import DeclareForm, IncidentFilterForm
 from incidents.models import Incident, RoleAssignment, Status
 from incidents.permissions import get_incident_for_user, require_perm
+from incidents.statuspage.views import editor_context
 from incidents.tasks import schedule_ack_check
 from incidents.views.live import live_context
 
@@ -99,4 +100,5 @@ def declare(request: HttpRequest) -> HttpResponse:
 def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
     incident = get_incident_for_user(request, pk)
     context = live_context(request, incident, since=None)
+    editor_context(request, context)
     return render(request, "incidents/detail.html", context)

@@ -23,6 +23,7 @@ def build_clients(request) -> dict[str, Client]:
 READ = {OUTSIDER: 403, RESPONDER: 200, LEAD: 200, MANAGER: 200}
 RESPOND = {OUTSIDER: 403, RESPONDER: 204, LEAD: 204, MANAGER: 204}
 LEADS_ONLY = {OUTSIDER: 403, RESPONDER: 403, LEAD: 204, MANAGER: 204}
+LEAD_PAGES = {OUTSIDER: 403, RESPONDER: 403, LEAD: 200, MANAGER: 200}
 MATRIX = [
     ("get", "/incidents/", None, READ),
     ("get", "/incidents/declare/", None, READ),
@@ -36,6 +37,10 @@ MATRIX = [
     ("post", "/incidents/{pk}/severity/", {"severity": "P0"}, LEADS_ONLY),
     ("post", "/incidents/{pk}/roles/", {"role": "scribe", "user": "{lead_pk}"}, LEADS_ONLY),
     ("post", "/incidents/{pk}/status/", {"status": "resolved"}, LEADS_ONLY),
+    # Status updates: the communicator (none here) or whoever may publish for any incident.
+    ("get", "/incidents/{pk}/status-updates/compose/", None, LEAD_PAGES),
+    ("get", "/incidents/comms-templates/", None, READ),
+    ("get", "/incidents/comms-templates/new/", None, LEAD_PAGES),
 ]
 
 

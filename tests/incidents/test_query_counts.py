@@ -79,8 +79,10 @@ def test_incident_page_queries_do_not_grow(
     # current roles (+ users), pins (+ events, actors), services, people for the pickers,
     # checklist runs (+ scenario, version, runbook, attached_by), their steps (+ changed_by),
     # step notes (+ actors), runbook candidates for the suggestions, the incident's alerts
-    # (+ integration; one query however many, see tests/incidents/test_intake_views.py)
-    with django_assert_num_queries(16):
+    # (+ integration; one query however many, see tests/incidents/test_intake_views.py),
+    # the status-update cadence and latest updates (+ publisher), and for a publisher the
+    # public services and comms templates of the editor
+    with django_assert_num_queries(20):
         response = lead_client.get(incident.get_absolute_url())
     assert response.status_code == 200
     assert len(response.context["events"]) == min(size + 3, 100)
@@ -95,8 +97,9 @@ def test_timeline_poll_queries_do_not_grow(
     since = list(incident.events.order_by("-id"))[min(size, 10)].pk
     # session, user, user permissions, group permissions, incident with newest event id,
     # events since, whether earlier events exist, roles, pins, services, people,
-    # checklist runs, steps, step notes, runbook candidates, alerts
-    with django_assert_num_queries(16):
+    # checklist runs, steps, step notes, runbook candidates, alerts, update cadence,
+    # latest status updates
+    with django_assert_num_queries(18):
         response = lead_client.get(
             f"/incidents/{incident.pk}/timeline/?since={since}", HTTP_HX_REQUEST="true"
         )
@@ -138,16 +141,16 @@ def test_incident_page_and_poll_queries_do_not_grow_with_checklists(
 ):
     incident = actions.declare_incident(title="Big one", severity="P0", declared_by=responder)
     attach_runs(incident, responder, runs, steps_per_run)
-    # the same 16 as without checklists (see above), plus the bound step checks and the
+    # the same 20 as without checklists (see above), plus the bound step checks and the
     # latest check runs: runs, steps, notes, checks, check runs and candidates are one query
     # each whatever their number
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(22):
         response = lead_client.get(incident.get_absolute_url())
     assert response.status_code == 200
     page = response.content.decode()
     assert page.count('class="cl-step ') == runs * steps_per_run
     assert page.count('class="cl-check ') == runs
-    with django_assert_num_queries(18):
+    with django_assert_num_queries(20):
         response = lead_client.get(
             f"/incidents/{incident.pk}/timeline/?since=0", HTTP_HX_REQUEST="true"
         )

@@ -23,6 +23,9 @@ from django.utils import timezone
 from incidents import actions
 from incidents.models import Incident, Role, Service, Severity, Status
 from incidents.permissions import LEAD, MANAGER, RESPONDER, sync_role_groups
+from incidents.statuspage import proposals as comms_proposals
+from incidents.statuspage.actions import publish_update
+from incidents.statuspage.models import CommsTemplate
 from probes.models import Probe
 from runbooks.importer import import_runbook
 
@@ -109,8 +112,10 @@ class Command(BaseCommand):
             services_created += created
             services[name] = service
 
+        ensure_public_components(services)
         probes_created = ensure_probes(services)
         runbook_lines = import_demo_runbooks()
+        templates_created = accept_comms_templates(people["lead"])
 
         now = timezone.now()
         incidents_created = []
@@ -146,6 +151,10 @@ class Command(BaseCommand):
                 )
         for line in runbook_lines:
             self.stdout.write(line)
+        self.stdout.write(
+            f"Comms templates: {templates_created} accepted from runbooks, "
+            f"{CommsTemplate.objects.count()} in all. Public status page: /status/"
+        )
         for line in ensure_demo_integration(services["API gateway"]):
             self.stdout.write(line)
         if users_created:
@@ -154,6 +163,38 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(f"Log in as responder, lead or manager, password {shown}.")
             )
+
+
+# Services shown on the public status page: (internal name, public name, position).
+PUBLIC_COMPONENTS = [
+    ("Web app", "Dashboard", 1),
+    ("API gateway", "Public API", 2),
+    ("Payments (Stripe)", "Payments and billing", 3),
+    ("Background workers", "Email and notifications", 4),
+]
+
+
+def ensure_public_components(services: dict[str, Service]) -> None:
+    """Publish some services as status-page components, unless someone already decided."""
+    for name, public_name, position in PUBLIC_COMPONENTS:
+        Service.objects.filter(pk=services[name].pk, public=False, public_name="").update(
+            public=True, public_name=public_name, position=position
+        )
+
+
+def accept_comms_templates(by: AbstractBaseUser) -> int:
+    """Accept the comms-template proposals of the imported runbooks; returns how many."""
+    from runbooks.models import Proposal
+
+    pending = Proposal.objects.filter(
+        kind=Proposal.Kind.COMMS_TEMPLATE, status=Proposal.Status.PROPOSED
+    )
+    accepted = 0
+    for proposal in pending:
+        if comms_proposals.acceptable(proposal):
+            comms_proposals.accept(proposal, by=by)
+            accepted += 1
+    return accepted
 
 
 DEMO_INTEGRATION = "Prometheus (demo)"
@@ -340,6 +381,7 @@ def stripe_webhooks(title: str, people: Team, services: Services, now: datetime)
     actions.assign_role(incident, role=Role.COMMANDER, user=priya, by=priya, at=at(5))
     actions.assign_role(incident, role=Role.INVESTIGATOR, user=sam, by=priya, at=at(5))
     actions.assign_role(incident, role=Role.COMMUNICATOR, user=amara, by=priya, at=at(6))
+    payments = [services["Payments (Stripe)"]]
     actions.add_note(
         incident,
         by=sam,
@@ -349,6 +391,18 @@ def stripe_webhooks(title: str, people: Team, services: Services, now: datetime)
             "on every request. Stripe dashboard shows ~1,300 failed deliveries, all queued for "
             "retry. Nothing deployed to the webhook handler since Tuesday."
         ),
+    )
+    publish_update(
+        incident,
+        title="Plan changes and invoice payments not applied",
+        status=Status.INVESTIGATING,
+        body=(
+            "Payments are going through, but upgrades and paid invoices are not showing in "
+            "the dashboard yet. We are investigating."
+        ),
+        components=payments,
+        by=amara,
+        at=at(10),
     )
     actions.add_note(
         incident,
@@ -389,6 +443,18 @@ def stripe_webhooks(title: str, people: Team, services: Services, now: datetime)
         at=at(34),
         note="Webhooks verify again (200s since 10:14). Stripe is working through its retries.",
     )
+    publish_update(
+        incident,
+        title="Plan changes and invoice payments not applied",
+        status=Status.MONITORING,
+        body=(
+            "A fix is in place and the delayed upgrades and invoice payments are being "
+            "applied now. No payments were lost. We are monitoring."
+        ),
+        components=payments,
+        by=amara,
+        at=at(38),
+    )
     actions.add_note(
         incident,
         by=priya,
@@ -407,6 +473,18 @@ def stripe_webhooks(title: str, people: Team, services: Services, now: datetime)
             "Backlog drained, zero failed deliveries in the last 30 min. Ran the plan "
             "reconciliation for invoices paid 08:55-10:14: 37 accounts corrected."
         ),
+    )
+    publish_update(
+        incident,
+        title="Plan changes and invoice payments not applied",
+        status=Status.RESOLVED,
+        body=(
+            "All delayed upgrades and invoice payments have been applied and accounts "
+            "are up to date. We are sorry for the confusion this caused."
+        ),
+        components=payments,
+        by=amara,
+        at=at(95),
     )
     actions.change_status(
         incident,
@@ -522,6 +600,17 @@ def email_queue(title: str, people: Team, services: Services, now: datetime) -> 
     actions.acknowledge(incident, by=sam, at=at(4))
     actions.assign_role(incident, role=Role.COMMANDER, user=priya, by=priya, at=at(7))
     actions.assign_role(incident, role=Role.INVESTIGATOR, user=sam, by=priya, at=at(7))
+    actions.assign_role(incident, role=Role.COMMUNICATOR, user=amara, by=priya, at=at(8))
+    email = [services["Background workers"]]
+    publish_update(
+        incident,
+        title="Delayed email notifications",
+        status=Status.INVESTIGATING,
+        body="Some notification and digest emails are arriving late. We are looking into it.",
+        components=email,
+        by=amara,
+        at=at(10),
+    )
     actions.add_note(
         incident,
         by=sam,
@@ -539,6 +628,18 @@ def email_queue(title: str, people: Team, services: Services, now: datetime) -> 
             "Workaround while we wait on the provider: scaled email workers from 4 to 12 so "
             "more sends are in flight. Do not restart Redis, the queue lives there."
         ),
+    )
+    publish_update(
+        incident,
+        title="Delayed email notifications",
+        status=Status.IDENTIFIED,
+        body=(
+            "Our email provider is sending slowly. We have added capacity on our side, so "
+            "delayed emails are going out; invoices can be downloaded from Billing meanwhile."
+        ),
+        components=email,
+        by=amara,
+        at=at(27),
     )
     actions.add_note(
         incident,

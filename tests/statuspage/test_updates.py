@@ -381,7 +381,7 @@ def test_migration_starts_a_cadence_for_open_incidents(responder):
     resolved = actions.declare_incident(title="Old done", severity="P1", declared_by=responder)
     actions.change_status(resolved, to="resolved", by=responder)
     UpdateCadence.objects.all().delete()  # as before status updates existed
-    migration = import_module("incidents.migrations.0021_cadence_for_open_incidents")
+    migration = import_module("incidents.migrations.0010_cadence_for_open_incidents")
     before = timezone.now()
     migration.start_cadences(apps, None)
     cadence = UpdateCadence.objects.get()

@@ -26,6 +26,6 @@ def start_cadences(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("incidents", "0020_status_updates")]
+    dependencies = [("incidents", "0009_status_updates")]
 
     operations = [migrations.RunPython(start_cadences, migrations.RunPython.noop)]

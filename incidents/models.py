@@ -298,3 +298,13 @@ from incidents.intake.models import (  # noqa: E402,F401
     RoutingRule,
     SignatureFailure,
 )
+
+# Post-incident reviews' models belong to this app; they live in incidents/reviews/.
+from incidents.reviews.models import (  # noqa: E402,F401
+    ActionItem,
+    PostIncidentReview,
+    ReviewChecklistItem,
+    ReviewExport,
+    ReviewRevision,
+    ReviewTimelineEntry,
+)

@@ -21,6 +21,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "probes.view_probe",
         # Anyone on call can run a check.
         "probes.run_probe",
+        # Post-incident reviews: the team writes them and tracks their action items.
+        "incidents.view_postincidentreview",
+        "incidents.change_postincidentreview",
     ],
     LEAD: [
         "runbooks.import_runbook",
@@ -39,9 +42,11 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.add_routingrule",
         "incidents.change_routingrule",
         "incidents.delete_routingrule",
+        "incidents.publish_review",
     ],
     MANAGER: [
         "incidents.view_metrics",
+        "incidents.export_reviews",
     ],
 }
 

@@ -8,6 +8,7 @@ for every ASCII punctuation character in Markdown, Django's autoescape in the PD
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -261,6 +262,8 @@ def to_markdown(doc: dict) -> str:
 
 # --- PDF ------------------------------------------------------------------------------------
 
+# WeasyPrint narrates every layout step at INFO; a bulk export would flood the worker's log.
+logging.getLogger("weasyprint").setLevel(logging.WARNING)
 PRINT_CSS = Path(settings.BASE_DIR) / "static" / "css" / "review_print.css"
 
 

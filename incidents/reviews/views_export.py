@@ -71,7 +71,7 @@ def bulk_export(request: HttpRequest) -> HttpResponse:
                 request,
                 "incidents/review_export.html",
                 {"form": form, "recent": recent, "nav": "reviews"},
-                422,
+                status=422,
             )
         filters = form.filters()
         total = matching_reviews(filters).count()
@@ -81,7 +81,7 @@ def bulk_export(request: HttpRequest) -> HttpResponse:
                 request,
                 "incidents/review_export.html",
                 {"form": form, "recent": recent, "nav": "reviews"},
-                422,
+                status=422,
             )
         export = ReviewExport.objects.create(
             requested_by=request.user,

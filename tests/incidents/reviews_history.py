@@ -87,3 +87,76 @@ def rich_incident(responder, lead, service, start: datetime | None = None) -> In
     actions.change_status(incident, to="resolved", by=lead, at=at(45))
     incident.refresh_from_db()
     return incident
+
+
+def many_reviews(n: int, by, service, start: datetime) -> list[int]:
+    """n resolved P1 incidents (declared, acknowledged, resolved events) with filled-in
+    reviews, bulk-inserted; their ids."""
+    from incidents.models import ACK_TARGETS
+    from incidents.reviews.models import REVIEW_DUE_AFTER, PostIncidentReview
+
+    incidents = []
+    for i in range(n):
+        at = start + timedelta(minutes=10 * i)
+        incidents.append(
+            Incident(
+                title=f"Checkout errors #{i}",
+                severity="P1",
+                status="resolved",
+                declared_by=by,
+                declared_at=at,
+                ack_due_at=at + ACK_TARGETS["P1"],
+                acknowledged_by=by,
+                acknowledged_at=at + timedelta(minutes=3),
+                mitigated_at=at + timedelta(minutes=20),
+                resolved_at=at + timedelta(minutes=40),
+            )
+        )
+    incidents = Incident.objects.bulk_create(incidents, batch_size=500)
+    events = []
+    for incident in incidents:
+        events += [
+            TimelineEvent(
+                incident=incident,
+                kind=Kind.DECLARED,
+                actor=by,
+                at=incident.declared_at,
+                text=incident.title,
+                data={"severity": "P1", "services": [service.name]},
+            ),
+            TimelineEvent(
+                incident=incident,
+                kind=Kind.ACKNOWLEDGED,
+                actor=by,
+                at=incident.acknowledged_at,
+                data={"seconds_to_acknowledge": 180, "within_target": True},
+            ),
+            TimelineEvent(
+                incident=incident,
+                kind=Kind.RESOLVED,
+                actor=by,
+                at=incident.resolved_at,
+                data={"from": "monitoring", "to": "resolved"},
+            ),
+        ]
+    TimelineEvent.objects.bulk_create(events, batch_size=2000)
+    Incident.services.through.objects.bulk_create(
+        [Incident.services.through(incident_id=i.pk, service_id=service.pk) for i in incidents],
+        batch_size=2000,
+    )
+    PostIncidentReview.objects.bulk_create(
+        [
+            PostIncidentReview(
+                incident=i,
+                required=True,
+                opened_at=i.resolved_at,
+                due_at=i.resolved_at + REVIEW_DUE_AFTER,
+                summary="Checkout failed",
+                root_cause=f"Pool exhausted <{i.pk}> *really*",
+                fixes_applied="Rolled back",
+            )
+            for i in incidents
+        ],
+        batch_size=500,
+    )
+    return [i.pk for i in incidents]

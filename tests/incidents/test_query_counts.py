@@ -122,8 +122,9 @@ def attach_runs(incident, user, runs: int, steps_per_run: int) -> None:
         run = checklists.attach_scenario(incident, version.scenarios.get(), by=user)
         checked = run.steps.exclude(check_key="").get()
         ondemand.complete_request(
-            CheckRequest.objects.create(probe=checklists.step_check(checked).probe,
-                                        step=checked, requested_by=user).pk
+            CheckRequest.objects.create(
+                probe=checklists.step_check(checked).probe, step=checked, requested_by=user
+            ).pk
         )
         first, second, third = run.steps.all()[:3]
         checklists.complete_step(first, by=user)

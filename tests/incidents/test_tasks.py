@@ -28,7 +28,6 @@ def celery_worker(transactional_db):
         yield
 
 
-
 def test_worker_records_a_breach_when_the_timer_fires(celery_worker, responder):
     incident = actions.declare_incident(
         title="Nobody answered",

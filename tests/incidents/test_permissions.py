@@ -23,6 +23,7 @@ def build_clients(request) -> dict[str, Client]:
 READ = {OUTSIDER: 403, RESPONDER: 200, LEAD: 200, MANAGER: 200}
 RESPOND = {OUTSIDER: 403, RESPONDER: 204, LEAD: 204, MANAGER: 204}
 LEADS_ONLY = {OUTSIDER: 403, RESPONDER: 403, LEAD: 204, MANAGER: 204}
+MANAGERS_READ = {OUTSIDER: 403, RESPONDER: 403, LEAD: 403, MANAGER: 200}
 MATRIX = [
     ("get", "/incidents/", None, READ),
     ("get", "/incidents/declare/", None, READ),
@@ -36,6 +37,11 @@ MATRIX = [
     ("post", "/incidents/{pk}/severity/", {"severity": "P0"}, LEADS_ONLY),
     ("post", "/incidents/{pk}/roles/", {"role": "scribe", "user": "{lead_pk}"}, LEADS_ONLY),
     ("post", "/incidents/{pk}/status/", {"status": "resolved"}, LEADS_ONLY),
+    # Post-incident reviews (review pages themselves: tests/incidents/test_review_views.py).
+    ("get", "/incidents/reviews/", None, READ),
+    ("get", "/incidents/reviews/action-items/", None, READ),
+    ("get", "/incidents/metrics/", None, MANAGERS_READ),
+    ("get", "/incidents/reviews/export/", None, MANAGERS_READ),
 ]
 
 

@@ -268,7 +268,24 @@ PRINT_CSS = Path(settings.BASE_DIR) / "static" / "css" / "review_print.css"
 
 
 def to_html(doc: dict) -> str:
-    return render_to_string("incidents/review_print.html", {"doc": doc})
+    moments = [
+        {
+            **m,
+            "when": _when(m["at"]),
+            "since": "+" + _secs(m["seconds_since_start"])
+            if m["seconds_since_start"] is not None
+            else "—",
+        }
+        for m in doc["impact"]["moments"]
+    ]
+    context = {
+        "doc": doc,
+        "moments": moments,
+        "declared": _when(doc["incident"]["declared_at"]),
+        "published": _when(doc["review"]["published_at"]) if doc["review"]["published_at"] else "",
+        "timeline": [{**e, "time": _when(e["at"])[11:19]} for e in doc["timeline"]],
+    }
+    return render_to_string("incidents/review_print.html", context)
 
 
 def to_pdf(doc: dict) -> bytes:

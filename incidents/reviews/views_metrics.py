@@ -64,6 +64,8 @@ def metrics(request: HttpRequest) -> HttpResponse:
         [(f"{w:%d %b}", n, "") for w, n in result.weeks],
         title=f"Incidents declared per week, {len(result.weeks)} weeks",
         value_format=lambda v: f"{v:.0f}",
+        width=1100,
+        height=150,
     )
     mttr = bar_chart(
         [(row.group, row.ttr_p50, f"sev-fill-{row.group.lower()}") for row in result.by_severity],

@@ -295,3 +295,31 @@ def test_schema_is_served(client):
     response = client.get("/incidents/reviews/schema.json")
     assert response.status_code == 200
     assert json.loads(b"".join(response.streaming_content))["title"] == "Post-incident review"
+
+
+def test_demo_p1_review_exports_every_section_with_its_timeline(manager):
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=io.StringIO())
+    published = PostIncidentReview.objects.get(incident__severity="P1", state="published")
+    draft = PostIncidentReview.objects.get(state="draft", action_items__isnull=False)
+    assert published.action_items.count() == 2 and draft.incident.severity == "P2"
+    client = client_for(manager)
+    base = f"/incidents/{published.incident_id}/review/export"
+    doc = json.loads(client.get(f"{base}.json").content)
+    jsonschema.validate(doc, schema())
+    drafted = [d for d in drafted_timeline(published) if d.shown]
+    assert [e["event_id"] for e in doc["timeline"]] == [d.event.pk for d in drafted]
+    assert any(e["annotation"] == "The cause became clear here." for e in doc["timeline"])
+    markdown = client.get(f"{base}.md").content.decode()
+    headings, _ = markdown_sections(markdown)
+    assert all(section in headings for section in SECTIONS)
+    for d in drafted:
+        assert md_escape(d.text) in markdown
+    pdf = PdfReader(io.BytesIO(client.get(f"{base}.pdf").content))
+    text = "\n".join(page.extract_text() for page in pdf.pages)
+    assert all(section in text for section in SECTIONS)
+    assert "webhook signing secret was rolled" in text
+    # Running the seed again writes nothing new.
+    call_command("seed_demo", stdout=io.StringIO())
+    assert PostIncidentReview.objects.filter(state="published").count() == 1

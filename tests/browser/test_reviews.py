@@ -1,10 +1,11 @@
 """A manager opens the review of a resolved P1, edits the root cause, publishes it and
 downloads the PDF; its first page is rendered to PNG to look at. Also screenshots of the
-reviews list, the metrics page and a bulk export's progress page."""
+reviews list, the metrics page, and a bulk export run by a real worker, downloaded."""
 
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import timedelta
 
 import pypdfium2
@@ -13,12 +14,14 @@ from django.utils import timezone
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
+from console.celery import app
 from incidents.models import Service
 from incidents.reviews import actions as review_actions
 from incidents.reviews.models import ActionItem, PostIncidentReview
 from tests.browser.conftest import log_in, watch_errors
 from tests.conftest import PASSWORD
 from tests.incidents.reviews_history import rich_incident
+from tests.workers import worker_processes
 
 pytestmark = pytest.mark.browser
 
@@ -87,12 +90,23 @@ def test_manager_edits_publishes_and_downloads_the_review_pdf(
         day = incident.declared_at.date().isoformat()
         page.fill("#id_date_from", day)
         page.fill("#id_date_to", day)
-        page.click("#export-form button[type=submit]")
-        # The live server's request thread can't see an uncommitted row from a worker, and the
-        # test's broker publish waits for a commit: the export runs in its own test with a
-        # real worker (tests/incidents/test_review_export.py). Here: the page it lands on.
-        expect(page.locator("#export-progress")).to_be_visible()
+        app.control.purge()
+        with worker_processes("reviews-browser@test"):
+            page.click("#export-form button[type=submit]")
+            expect(page.locator("#export-progress")).to_be_visible()
+            # The page polls the progress part until the worker is done.
+            expect(page.locator("#export-download")).to_be_visible(timeout=60_000)
+        expect(page.locator("progress")).to_have_attribute("value", "100")
         page.screenshot(path=str(screenshot_dir / "review-export.png"), full_page=True)
+        with page.expect_download() as info:
+            page.click("#export-download")
+        archive = zipfile.ZipFile(info.value.path())
+        assert archive.testzip() is None
+        assert sorted(n.rsplit("/", 1)[1] for n in archive.namelist()) == [
+            "review.json",
+            "review.md",
+            "review.pdf",
+        ]
         assert errors == []
     finally:
         context.close()

@@ -7,11 +7,12 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from console.htmx import wants_part
 from incidents.actions import ActionError
 from incidents.forms import responders
 from incidents.models import Severity
@@ -19,6 +20,7 @@ from incidents.permissions import require_perm
 from incidents.reviews import actions
 from incidents.reviews.drafting import drafted_timeline, impact_moments, runbook_feedback
 from incidents.reviews.export import (
+    FORMATS,
     SCHEMA_PATH,
     export_filename,
     review_document,
@@ -110,7 +112,9 @@ def review_list(request: HttpRequest) -> HttpResponse:
         "overdue_count": overdue_count,
         "nav": "reviews",
     }
-    template = "incidents/reviews.html#review-table" if request.htmx else "incidents/reviews.html"
+    template = (
+        "incidents/reviews.html#review-table" if wants_part(request) else "incidents/reviews.html"
+    )
     return render(request, template, context)
 
 
@@ -247,6 +251,8 @@ def action_item_status(request: HttpRequest, pk: int, item_id: int) -> HttpRespo
 @require_GET
 def review_export(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     review = get_review_for_user(request, pk)
+    if fmt not in FORMATS:
+        raise Http404(f"No export format {fmt!r}; use md, json or pdf.")
     doc = review_document(review)
     name = export_filename(doc, fmt)
     if fmt == "json":

@@ -291,6 +291,11 @@ def test_export_views_download(resolved, responder, fmt):
         jsonschema.validate(json.loads(response.content), schema())
 
 
+def test_unknown_export_format_is_404(resolved, responder):
+    response = client_for(responder).get(f"/incidents/{resolved.pk}/review/export.docx")
+    assert response.status_code == 404
+
+
 def test_schema_is_served(client):
     response = client.get("/incidents/reviews/schema.json")
     assert response.status_code == 200

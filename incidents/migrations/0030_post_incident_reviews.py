@@ -7,135 +7,310 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0008_timeline_escalation_comms_review_kinds'),
+        ("incidents", "0008_timeline_escalation_comms_review_kinds"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PostIncidentReview',
+            name="PostIncidentReview",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('required', models.BooleanField(help_text='P0 and P1 incidents must have a review')),
-                ('opened_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('state', models.CharField(choices=[('draft', 'Draft'), ('in_review', 'In review'), ('published', 'Published')], default='draft', max_length=12)),
-                ('revision', models.PositiveIntegerField(default=1)),
-                ('summary', models.TextField(blank=True)),
-                ('impact_started_at', models.DateTimeField(blank=True, help_text='When users were first affected, if before detection', null=True)),
-                ('users_affected', models.PositiveIntegerField(blank=True, null=True)),
-                ('customer_facing', models.BooleanField(default=False)),
-                ('root_cause', models.TextField(blank=True)),
-                ('contributing_factors', models.TextField(blank=True)),
-                ('fixes_applied', models.TextField(blank=True)),
-                ('long_term_fixes', models.TextField(blank=True)),
-                ('went_well', models.TextField(blank=True)),
-                ('could_improve', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('incident', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='review', to='incidents.incident')),
-                ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "required",
+                    models.BooleanField(help_text="P0 and P1 incidents must have a review"),
+                ),
+                ("opened_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("in_review", "In review"),
+                            ("published", "Published"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                ("revision", models.PositiveIntegerField(default=1)),
+                ("summary", models.TextField(blank=True)),
+                (
+                    "impact_started_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="When users were first affected, if before detection",
+                        null=True,
+                    ),
+                ),
+                ("users_affected", models.PositiveIntegerField(blank=True, null=True)),
+                ("customer_facing", models.BooleanField(default=False)),
+                ("root_cause", models.TextField(blank=True)),
+                ("contributing_factors", models.TextField(blank=True)),
+                ("fixes_applied", models.TextField(blank=True)),
+                ("long_term_fixes", models.TextField(blank=True)),
+                ("went_well", models.TextField(blank=True)),
+                ("could_improve", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "incident",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="review",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-opened_at'],
-                'permissions': [('publish_review', 'Can publish post-incident reviews'), ('export_reviews', 'Can bulk-export post-incident reviews')],
+                "ordering": ["-opened_at"],
+                "permissions": [
+                    ("publish_review", "Can publish post-incident reviews"),
+                    ("export_reviews", "Can bulk-export post-incident reviews"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ActionItem',
+            name="ActionItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=300)),
-                ('due_date', models.DateField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('in_progress', 'In progress'), ('done', 'Done'), ('wont_do', "Won't do")], default='open', max_length=12)),
-                ('link', models.URLField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='action_items', to='incidents.postincidentreview')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.CharField(max_length=300)),
+                ("due_date", models.DateField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("in_progress", "In progress"),
+                            ("done", "Done"),
+                            ("wont_do", "Won't do"),
+                        ],
+                        default="open",
+                        max_length=12,
+                    ),
+                ),
+                ("link", models.URLField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="action_items",
+                        to="incidents.postincidentreview",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['due_date', 'id'],
+                "ordering": ["due_date", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ReviewChecklistItem',
+            name="ReviewChecklistItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('text', models.CharField(max_length=500)),
-                ('done_at', models.DateTimeField(blank=True, null=True)),
-                ('done_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='checklist', to='incidents.postincidentreview')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("text", models.CharField(max_length=500)),
+                ("done_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "done_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="checklist",
+                        to="incidents.postincidentreview",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['review', 'position'],
+                "ordering": ["review", "position"],
             },
         ),
         migrations.CreateModel(
-            name='ReviewExport',
+            name="ReviewExport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('filters', models.JSONField(default=dict)),
-                ('formats', models.JSONField(default=list)),
-                ('state', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed')], default='queued', max_length=10)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('done', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('inline', models.BooleanField(default=False)),
-                ('filename', models.CharField(blank=True, max_length=200)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("requested_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("filters", models.JSONField(default=dict)),
+                ("formats", models.JSONField(default=list)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("done", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("inline", models.BooleanField(default=False)),
+                ("filename", models.CharField(blank=True, max_length=200)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-requested_at'],
+                "ordering": ["-requested_at"],
             },
         ),
         migrations.CreateModel(
-            name='ReviewRevision',
+            name="ReviewRevision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('content', models.JSONField()),
-                ('published_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('published_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='revisions', to='incidents.postincidentreview')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("content", models.JSONField()),
+                ("published_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="revisions",
+                        to="incidents.postincidentreview",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['review', '-number'],
+                "ordering": ["review", "-number"],
             },
         ),
         migrations.CreateModel(
-            name='ReviewTimelineEntry',
+            name="ReviewTimelineEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('shown', models.BooleanField(default=True)),
-                ('annotation', models.TextField(blank=True)),
-                ('event', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='incidents.timelineevent')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='entries', to='incidents.postincidentreview')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("shown", models.BooleanField(default=True)),
+                ("annotation", models.TextField(blank=True)),
+                (
+                    "event",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="incidents.timelineevent",
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="entries",
+                        to="incidents.postincidentreview",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='postincidentreview',
-            index=models.Index(fields=['state', 'due_at'], name='review_state_due'),
+            model_name="postincidentreview",
+            index=models.Index(fields=["state", "due_at"], name="review_state_due"),
         ),
         migrations.AddIndex(
-            model_name='actionitem',
-            index=models.Index(fields=['status', 'due_date'], name='action_item_status_due'),
+            model_name="actionitem",
+            index=models.Index(fields=["status", "due_date"], name="action_item_status_due"),
         ),
         migrations.AddConstraint(
-            model_name='reviewchecklistitem',
-            constraint=models.UniqueConstraint(fields=('review', 'position'), name='review_checklist_pos'),
+            model_name="reviewchecklistitem",
+            constraint=models.UniqueConstraint(
+                fields=("review", "position"), name="review_checklist_pos"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reviewrevision',
-            constraint=models.UniqueConstraint(fields=('review', 'number'), name='review_revision_number'),
+            model_name="reviewrevision",
+            constraint=models.UniqueConstraint(
+                fields=("review", "number"), name="review_revision_number"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reviewtimelineentry',
-            constraint=models.UniqueConstraint(fields=('review', 'event'), name='one_entry_per_event'),
+            model_name="reviewtimelineentry",
+            constraint=models.UniqueConstraint(
+                fields=("review", "event"), name="one_entry_per_event"
+            ),
         ),
     ]

@@ -42,26 +42,18 @@ def _percentile(column: str, p: int) -> str:
 
 
 DURATIONS_SQL = """
-WITH per AS (
-    SELECT e.incident_id AS id,
-           MIN(CASE WHEN e.kind = 'declared' THEN e.at END) AS declared_at,
-           MIN(CASE WHEN e.kind = 'acknowledged' THEN e.at END) AS acked_at,
-           MAX(CASE WHEN e.kind = 'resolved' THEN e.at END) AS resolved_at,
-           MAX(CASE WHEN e.kind = 'ack_target_breached' THEN 1 ELSE 0 END) AS breach_event
-    FROM incidents_timelineevent e
-    JOIN incidents_incident i ON i.id = e.incident_id
-    WHERE i.declared_at >= %s AND i.declared_at < %s
-      AND e.kind IN ('declared', 'acknowledged', 'resolved', 'ack_target_breached')
-    GROUP BY e.incident_id
-), d AS (
+WITH d AS (
     SELECT {group} AS grp,
            {tta} AS tta,
            CASE WHEN i.status = 'resolved' THEN {ttr} END AS ttr,
-           CASE WHEN {late} > 0 OR (per.acked_at IS NULL AND per.breach_event = 1)
+           CASE WHEN {late} > 0 OR ({acked} IS NULL AND {breach_event} = 1)
                 THEN 1 ELSE 0 END AS breached
-    FROM per
-    JOIN incidents_incident i ON i.id = per.id
+    FROM incidents_incident i
+    JOIN incidents_timelineevent e ON e.incident_id = i.id
     {join}
+    WHERE i.declared_at >= %s AND i.declared_at < %s
+      AND e.kind IN ('declared', 'acknowledged', 'resolved', 'ack_target_breached')
+    GROUP BY i.id, i.status, i.ack_due_at, {group}
 ), r AS (
     SELECT grp, tta, ttr, breached,
            COUNT(tta) OVER (PARTITION BY grp) AS n_tta,
@@ -125,12 +117,19 @@ def _durations(start: datetime, end: datetime, by: str) -> list[DurationRow]:
             "LEFT JOIN incidents_incident_services s ON s.incident_id = i.id "
             "LEFT JOIN incidents_service sv ON sv.id = s.service_id"
         )
+    # Per incident (one GROUP BY over its events, no second pass over incidents): the
+    # declaration, first acknowledgement, last resolution and whether a breach was recorded.
+    declared = "MIN(CASE WHEN e.kind = 'declared' THEN e.at END)"
+    acked = "MIN(CASE WHEN e.kind = 'acknowledged' THEN e.at END)"
+    resolved = "MAX(CASE WHEN e.kind = 'resolved' THEN e.at END)"
     sql = DURATIONS_SQL.format(
         group=group,
         join=join,
-        tta=_seconds("per.acked_at", "per.declared_at"),
-        ttr=_seconds("per.resolved_at", "per.declared_at"),
-        late=_seconds("per.acked_at", "i.ack_due_at"),
+        acked=acked,
+        breach_event="MAX(CASE WHEN e.kind = 'ack_target_breached' THEN 1 ELSE 0 END)",
+        tta=_seconds(acked, declared),
+        ttr=_seconds(resolved, declared),
+        late=_seconds(acked, "i.ack_due_at"),
         tta_p50=_percentile("tta", 50),
         tta_p90=_percentile("tta", 90),
         ttr_p50=_percentile("ttr", 50),

@@ -11,9 +11,11 @@ class IncidentsConfig(AppConfig):
     def ready(self) -> None:
         # After every migrate and every test flush, so the groups always exist.
         post_migrate.connect(sync_after_last_app, dispatch_uid="incidents.sync_role_groups")
-        from incidents.statuspage import receivers
+        from incidents.statuspage import receivers as status_receivers
 
-        receivers.connect()
+        status_receivers.connect()
+        # Reviews open on resolution; their tasks must be known to the worker.
+        from incidents.reviews import receivers, tasks  # noqa: F401
 
 
 def sync_after_last_app(sender, **kwargs) -> None:

@@ -309,6 +309,18 @@ from incidents.intake.models import (  # noqa: E402,F401
     RoutingRule,
     SignatureFailure,
 )
+
+# Post-incident reviews' models belong to this app; they live in incidents/reviews/.
+from incidents.reviews.models import (  # noqa: E402,F401
+    ActionItem,
+    PostIncidentReview,
+    ReviewChecklistItem,
+    ReviewExport,
+    ReviewRevision,
+    ReviewTimelineEntry,
+)
+
+# Stakeholder updates and the public status page; they live in incidents/statuspage/.
 from incidents.statuspage.models import (  # noqa: E402,F401
     CommsTemplate,
     StatusUpdate,

@@ -23,6 +23,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "probes.run_probe",
         # Comms templates: anyone may read them; the incident's communicator publishes.
         "incidents.view_commstemplate",
+        # Post-incident reviews: the team writes them and tracks their action items.
+        "incidents.view_postincidentreview",
+        "incidents.change_postincidentreview",
     ],
     LEAD: [
         "runbooks.import_runbook",
@@ -47,9 +50,11 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.add_commstemplate",
         "incidents.change_commstemplate",
         "incidents.delete_commstemplate",
+        "incidents.publish_review",
     ],
     MANAGER: [
         "incidents.view_metrics",
+        "incidents.export_reviews",
     ],
 }
 

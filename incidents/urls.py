@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from django.urls import path
 
+from incidents.reviews import views as reviews
+from incidents.reviews import views_export as review_exports
+from incidents.reviews import views_metrics
 from incidents.statuspage import views as status_updates
 from incidents.views import changes, integrations, live, pages, rules
 from runbooks import views_checklists as checklists
@@ -77,5 +80,35 @@ urlpatterns = [
         "<int:pk>/checklists/steps/<int:step_id>/check/status/",
         checklists.check_status,
         name="checklist_step_check_status",
+    ),
+    # Post-incident reviews, their exports and the metrics.
+    path("reviews/", reviews.review_list, name="reviews"),
+    path("reviews/schema.json", reviews.review_schema, name="review_schema"),
+    path("reviews/action-items/", reviews.action_items, name="action_items"),
+    path("reviews/export/", review_exports.bulk_export, name="review_bulk_export"),
+    path("reviews/export/<int:pk>/", review_exports.export_status, name="review_export_status"),
+    path(
+        "reviews/export/<int:pk>/download/",
+        review_exports.export_download,
+        name="review_export_download",
+    ),
+    path("metrics/", views_metrics.metrics, name="metrics"),
+    path("<int:pk>/review/", reviews.review_detail, name="review"),
+    path("<int:pk>/review/state/", reviews.review_state, name="review_state"),
+    path("<int:pk>/review/action-items/", reviews.action_item_add, name="action_item_add"),
+    path(
+        "<int:pk>/review/action-items/<int:item_id>/",
+        reviews.action_item_status,
+        name="action_item_status",
+    ),
+    path(
+        "<int:pk>/review/revisions/<int:number>.json",
+        reviews.revision_json,
+        name="review_revision",
+    ),
+    path(
+        "<int:pk>/review/export.<str:fmt>",
+        reviews.review_export,
+        name="review_export",
     ),
 ]

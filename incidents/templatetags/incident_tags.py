@@ -75,3 +75,14 @@ def clock(value: datetime | None) -> str:
     if local.date() == timezone.localdate():
         return local.strftime("%H:%M:%S")
     return local.strftime("%d %b %H:%M")
+
+
+@register.filter
+def is_overdue_at(review, now: datetime) -> bool:
+    """A post-incident review past its due time and not published."""
+    return review.is_overdue(now)
+
+
+@register.filter
+def item_overdue(item, today) -> bool:
+    return item.is_overdue(today)

@@ -24,6 +24,7 @@ READ = {OUTSIDER: 403, RESPONDER: 200, LEAD: 200, MANAGER: 200}
 RESPOND = {OUTSIDER: 403, RESPONDER: 204, LEAD: 204, MANAGER: 204}
 LEADS_ONLY = {OUTSIDER: 403, RESPONDER: 403, LEAD: 204, MANAGER: 204}
 LEAD_PAGES = {OUTSIDER: 403, RESPONDER: 403, LEAD: 200, MANAGER: 200}
+MANAGERS_READ = {OUTSIDER: 403, RESPONDER: 403, LEAD: 403, MANAGER: 200}
 MATRIX = [
     ("get", "/incidents/", None, READ),
     ("get", "/incidents/declare/", None, READ),
@@ -41,6 +42,11 @@ MATRIX = [
     ("get", "/incidents/{pk}/status-updates/compose/", None, LEAD_PAGES),
     ("get", "/incidents/comms-templates/", None, READ),
     ("get", "/incidents/comms-templates/new/", None, LEAD_PAGES),
+    # Post-incident reviews (review pages themselves: tests/incidents/test_review_views.py).
+    ("get", "/incidents/reviews/", None, READ),
+    ("get", "/incidents/reviews/action-items/", None, READ),
+    ("get", "/incidents/metrics/", None, MANAGERS_READ),
+    ("get", "/incidents/reviews/export/", None, MANAGERS_READ),
 ]
 
 
@@ -56,7 +62,9 @@ def test_permission_matrix(request, responder, lead, who, method, path, data, ex
     url = path.format(pk=incident.pk, note=note.pk)
     if data:
         data = {k: v.format(lead_pk=lead.pk) for k, v in data.items()}
-    events_before = incident.events.count()
+    # Resolving also opens the post-incident review (its own event); count the action's.
+    own_events = incident.events.exclude(kind="review_opened")
+    events_before = own_events.count()
     client = build_clients(request)[who]
 
     response = getattr(client, method)(url, data or {}, **HTMX)
@@ -66,7 +74,7 @@ def test_permission_matrix(request, responder, lead, who, method, path, data, ex
         assert response["Location"].startswith("/login/?next=")
     else:
         assert response.status_code == expected[who], response.content[:200]
-    changed = incident.events.count() - events_before
+    changed = own_events.count() - events_before
     if method == "post":
         assert changed == (1 if response.status_code == 204 else 0)
 

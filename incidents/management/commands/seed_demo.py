@@ -127,6 +127,8 @@ class Command(BaseCommand):
                 incident = write(title, people, services, now)
             incidents_created.append(incident)
 
+        reviews_written = ensure_demo_reviews(people)
+
         self.stdout.write(
             f"Users: {users_created} created, {len(TEAM) - users_created} already present."
         )
@@ -149,6 +151,7 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"  {probe.name}: paused, ${probe_env(probe)} is not set in this environment"
                 )
+        self.stdout.write(f"Reviews: {reviews_written} written.")
         for line in runbook_lines:
             self.stdout.write(line)
         self.stdout.write(
@@ -668,6 +671,91 @@ INCIDENTS: list[tuple[str, Callable[[str, Team, Services, datetime], Incident]]]
     ("Elevated p95 latency on the API", api_latency),
     ("Email delivery delayed, queue backing up", email_queue),
 ]
+
+
+def ensure_demo_reviews(people: Team) -> int:
+    """The resolved demo incidents' reviews (opened when they resolved): the Stripe one
+    published with action items, the latency one a draft. Only reviews nobody has touched."""
+    from incidents.reviews import actions as review_actions
+    from incidents.reviews.models import PostIncidentReview
+
+    written = 0
+    priya, dana, sam = people["lead"], people["manager"], people["responder"]
+    untouched = PostIncidentReview.objects.filter(updated_by__isnull=True, state="draft")
+    stripe = untouched.filter(incident__title=INCIDENTS[0][0]).first()
+    if stripe is not None:
+        with transaction.atomic():
+            cause = stripe.incident.events.filter(text__startswith="Stripe audit log").first()
+            review_actions.save_review(
+                stripe,
+                by=priya,
+                fields={
+                    "summary": (
+                        "For 79 minutes every Stripe webhook was rejected because the endpoint's "
+                        "signing secret had been rolled in Stripe but not in our secrets store."
+                    ),
+                    "users_affected": 37,
+                    "customer_facing": True,
+                    "root_cause": (
+                        "The webhook signing secret was rolled in the Stripe dashboard with a "
+                        "24-hour grace period. Nobody updated the secret we verify with, so "
+                        "verification failed as soon as the grace period ended."
+                    ),
+                    "contributing_factors": (
+                        "No alert on the rate of rejected webhooks; the roll was done by hand "
+                        "outside the change calendar."
+                    ),
+                    "fixes_applied": (
+                        "New secret stored in the vault, API pods rolled, Stripe retries "
+                        "drained, plans reconciled for 37 accounts."
+                    ),
+                    "long_term_fixes": (
+                        "Rotate webhook secrets through the deploy pipeline, accepting both "
+                        "secrets during the grace period."
+                    ),
+                    "went_well": "Stripe's audit log pointed at the cause within 15 minutes.",
+                    "could_improve": "We learned of the outage from a customer, not an alert.",
+                },
+                entries={cause.pk: (True, "The cause became clear here.")} if cause else None,
+                ticked=set(stripe.checklist.values_list("pk", flat=True)[:4]),
+            )
+            review_actions.add_action_item(
+                stripe,
+                by=priya,
+                title="Alert when more than 5% of webhooks are rejected",
+                owner=sam,
+                due_date=timezone.localdate() + timedelta(days=7),
+            )
+            review_actions.add_action_item(
+                stripe,
+                by=priya,
+                title="Move webhook secret rotation into the deploy pipeline",
+                owner=priya,
+                due_date=timezone.localdate() - timedelta(days=2),
+                link="https://tracker.example.org/PLAT-412",
+            )
+            review_actions.publish(stripe, by=dana)
+        written += 1
+    latency = untouched.filter(incident__title=INCIDENTS[1][0]).first()
+    if latency is not None:
+        with transaction.atomic():
+            review_actions.save_review(
+                latency,
+                by=people["tomasz"],
+                fields={
+                    "root_cause": "A new report query scanned the orders table without an index.",
+                    "fixes_applied": "Index added concurrently; the report moved to the replica.",
+                },
+            )
+            review_actions.add_action_item(
+                latency,
+                by=people["tomasz"],
+                title="Check query plans of new reports in CI",
+                owner=people["tomasz"],
+                due_date=timezone.localdate() + timedelta(days=14),
+            )
+        written += 1
+    return written
 
 
 def import_demo_runbooks(seeds: Path | None = None, samples: Path | None = None) -> list[str]:

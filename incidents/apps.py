@@ -11,6 +11,9 @@ class IncidentsConfig(AppConfig):
     def ready(self) -> None:
         # After every migrate and every test flush, so the groups always exist.
         post_migrate.connect(sync_after_last_app, dispatch_uid="incidents.sync_role_groups")
+        # Escalation reacts to timeline events (declared, acknowledged, resolved…); its tasks
+        # register with Celery on the same import.
+        from incidents.escalation import receivers, tasks  # noqa: F401
 
 
 def sync_after_last_app(sender, **kwargs) -> None:

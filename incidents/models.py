@@ -144,6 +144,9 @@ class Incident(models.Model):
 
     @property
     def ack_target(self) -> timedelta:
+        # The escalation policy's target, frozen onto ack_due_at when applied.
+        if self.ack_due_at and self.declared_at:
+            return self.ack_due_at - self.declared_at
         return ACK_TARGETS[Severity(self.severity)]
 
     def ack_breached(self, now=None) -> bool:
@@ -297,4 +300,17 @@ from incidents.intake.models import (  # noqa: E402,F401
     Integration,
     RoutingRule,
     SignatureFailure,
+)
+
+# Escalation's models (policies, rotations, pages, deliveries) live in incidents/escalation/.
+from incidents.escalation.models import (  # noqa: E402,F401
+    EscalationLevel,
+    EscalationPage,
+    EscalationPolicy,
+    IncidentEscalation,
+    NotificationDelivery,
+    NotificationProfile,
+    OnCallRotation,
+    RotationMember,
+    RotationOverride,
 )

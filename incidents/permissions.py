@@ -21,6 +21,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "probes.view_probe",
         # Anyone on call can run a check.
         "probes.run_probe",
+        # Escalation: everyone sees the ladders and who is on call.
+        "incidents.view_escalationpolicy",
+        "incidents.view_oncallrotation",
     ],
     LEAD: [
         "runbooks.import_runbook",
@@ -39,6 +42,11 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.add_routingrule",
         "incidents.change_routingrule",
         "incidents.delete_routingrule",
+        # Escalation: edit the ladders and rotations, page the next level now.
+        "incidents.change_escalationpolicy",
+        "incidents.add_oncallrotation",
+        "incidents.change_oncallrotation",
+        "incidents.escalate_incident",
     ],
     MANAGER: [
         "incidents.view_metrics",

@@ -1,0 +1,41 @@
+"""The default ladders, from the team's runbooks: acknowledgement targets per severity (P0
+15 min, P1 1 h, P2 4 h, P3 a day) and the P0 escalation path (on-call at once, platform lead
+and senior engineer after 15 min, CTO and external support after 30, CEO after an hour).
+
+A target is ("rotation", name) or ("group", name). Leads edit the policies afterwards.
+"""
+
+from __future__ import annotations
+
+PRIMARY_ROTATION = "Primary on-call"
+
+# severity: (ack minutes, [(name, delay minutes, target, channels)])
+DEFAULT_POLICIES: dict[str, tuple[int, list[tuple[str, int, tuple[str, str], list[str]]]]] = {
+    "P0": (
+        15,
+        [
+            ("On-call engineer", 0, ("rotation", PRIMARY_ROTATION), ["email", "slack"]),
+            ("Platform lead + senior engineer", 15, ("group", "Lead"), ["email", "slack"]),
+            ("CTO + external support", 30, ("group", "Manager"), ["email", "slack", "webhook"]),
+            ("CEO (customer communication)", 60, ("group", "Manager"), ["email", "webhook"]),
+        ],
+    ),
+    "P1": (
+        60,
+        [
+            ("On-call engineer", 0, ("rotation", PRIMARY_ROTATION), ["email", "slack"]),
+            ("Engineering lead", 60, ("group", "Lead"), ["email", "slack"]),
+        ],
+    ),
+    "P2": (
+        240,
+        [
+            ("On-call engineer", 0, ("rotation", PRIMARY_ROTATION), ["email", "slack"]),
+            ("Engineering lead (target missed)", 240, ("group", "Lead"), ["email"]),
+        ],
+    ),
+    "P3": (
+        1440,
+        [("On-call engineer, next business day", 0, ("rotation", PRIMARY_ROTATION), ["email"])],
+    ),
+}

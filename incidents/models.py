@@ -293,16 +293,8 @@ class PinnedNote(models.Model):
         return f"pin of event {self.event_id}"
 
 
-# Alert intake's models belong to this app; they live in incidents/intake/.
-from incidents.intake.models import (  # noqa: E402,F401
-    Alert,
-    InboundEvent,
-    Integration,
-    RoutingRule,
-    SignatureFailure,
-)
-
-# Escalation's models (policies, rotations, pages, deliveries) live in incidents/escalation/.
+# Escalation's models (policies, rotations, pages, deliveries) live in incidents/escalation/,
+# alert intake's in incidents/intake/; they belong to this app.
 from incidents.escalation.models import (  # noqa: E402,F401
     EscalationLevel,
     EscalationPage,
@@ -313,4 +305,11 @@ from incidents.escalation.models import (  # noqa: E402,F401
     OnCallRotation,
     RotationMember,
     RotationOverride,
+)
+from incidents.intake.models import (  # noqa: E402,F401
+    Alert,
+    InboundEvent,
+    Integration,
+    RoutingRule,
+    SignatureFailure,
 )

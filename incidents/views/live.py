@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
+from incidents.escalation.panel import escalation_panel
 from incidents.forms import NoteForm, responders
 from incidents.models import (
     Incident,
@@ -74,6 +75,7 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "change_severity": user.has_perm("incidents.change_severity"),
         "resolve": user.has_perm("incidents.resolve_incident"),
         "ack_for_others": user.has_perm("incidents.acknowledge_for_others"),
+        "escalate": user.has_perm("incidents.escalate_incident"),
     }
     return {
         "incident": incident,
@@ -97,6 +99,8 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "checklists": checklist_panel(incident, services=[s.name for s in services]),
         # The alerts that opened or joined the incident: one query however many.
         "alerts": alerts_panel(incident),
+        # The escalation ladder, its pages and deliveries: three queries however many.
+        "escalation": escalation_panel(incident, now),
     }
 
 

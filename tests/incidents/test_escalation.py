@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -22,7 +21,7 @@ from incidents.models import Incident, TimelineEvent
 from tests.incidents.escalation_helpers import staff_the_ladder
 
 Kind = TimelineEvent.Kind
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
 def sweep_a_few_times() -> None:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
@@ -23,7 +22,7 @@ from tests.incidents.escalation_helpers import json_bodies, receiving_server, st
 
 Kind = TimelineEvent.Kind
 State = NotificationDelivery.State
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=dt_timezone.utc)
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 SECRET = "shared-secret-for-tests"
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 

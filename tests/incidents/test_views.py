@@ -279,9 +279,9 @@ def test_timeline_poll_answers_304_when_nothing_changed(
     body = response.content.decode()
     assert "New finding" in body
     assert body.lstrip().startswith('<section id="timeline-live"')
-    for panel in ("incident-header", "roles", "controls", "pinned", "checklists", "alerts"):
+    for panel in ("incident-header", "roles", "controls", "pinned", "checklists", "alerts", "escalation"):
         assert f'id="{panel}"' in body
-    assert body.count('hx-swap-oob="true"') == 6
+    assert body.count('hx-swap-oob="true"') == 7
 
 
 def test_timeline_since_must_be_a_number(responder_client, incident):

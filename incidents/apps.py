@@ -15,6 +15,10 @@ class IncidentsConfig(AppConfig):
         # register with Celery on the same import.
         from incidents.escalation import receivers, tasks  # noqa: F401
 
+        # A flushed database (transactional tests) loses the data migration's default
+        # policies; put them back, as the groups are. A no-op while any policy exists.
+        post_migrate.connect(default_policies, dispatch_uid="incidents.default_policies")
+
 
 def sync_after_last_app(sender, **kwargs) -> None:
     """post_migrate is sent once per app with models, in INSTALLED_APPS order; the groups'
@@ -27,3 +31,11 @@ def sync_after_last_app(sender, **kwargs) -> None:
     with_models = [config for config in apps.get_app_configs() if config.models_module]
     if sender is with_models[-1]:
         sync_role_groups(**kwargs)
+
+
+def default_policies(sender, using: str = "default", **kwargs) -> None:
+    if sender.name != "incidents":
+        return
+    from incidents.escalation.defaults import install
+
+    install()

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from django.contrib.auth.models import Group, User
 
 from incidents.escalation.defaults import PRIMARY_ROTATION
+from incidents.escalation.defaults import install as install_defaults
 from incidents.escalation.models import NotificationProfile, OnCallRotation, RotationMember
 from incidents.permissions import LEAD, MANAGER, RESPONDER
 
@@ -20,6 +21,8 @@ from incidents.permissions import LEAD, MANAGER, RESPONDER
 def staff_the_ladder() -> dict[str, User]:
     """An on-call engineer in the primary rotation, a lead, a manager: one person per level
     group, each with an email address and a Slack member id."""
+    # A transactional test before this one flushed the migration's defaults: put them back.
+    install_defaults()
     people = {}
     for username, group, slack in [
         ("oncall-olga", RESPONDER, "U0ONCALL01"),

@@ -5,7 +5,7 @@ escalation pages a lead uses: policies, a policy's form, on call, a rotation, th
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from django.test import override_settings
@@ -44,7 +44,7 @@ def test_lead_sees_the_ladder_and_acknowledging_stops_it(
         reason="swap for a day off",
         created_by=lead,
     )
-    rotation.starts_on = date.today() - timedelta(days=1)
+    rotation.starts_on = timezone.localdate() - timedelta(days=1)
     rotation.save()
     service = Service.objects.create(name="Checkout")
     incident = actions.declare_incident(

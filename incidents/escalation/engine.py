@@ -100,7 +100,8 @@ def apply_policy(
     escalation.severity = incident.severity
     escalation.snapshot = snapshot
     escalation.applied_at = at
-    escalation.anchor_at = anchor_at or incident.declared_at
+    # A re-application keeps the clock it had (the declaration, or the reopening).
+    escalation.anchor_at = anchor_at or escalation.anchor_at or incident.declared_at
     escalation.token = secrets.token_hex(16)
     escalation.stopped_at = None
     escalation.stop_reason = ""

@@ -231,3 +231,30 @@ def test_an_empty_rotation_pages_nobody_but_still_records_the_level(groups, resp
         sweep_a_few_times()
     event = TimelineEvent.objects.get(incident=incident, kind=Kind.ESCALATION_PAGED)
     assert event.data["recipients"] == []
+
+
+def test_acknowledged_incidents_are_not_paged_again(people, responder, lead):
+    with time_machine.travel(T0, tick=False) as traveller:
+        incident = actions.declare_incident(title="Owned", severity="P1", declared_by=responder)
+        sweep_a_few_times()
+        actions.acknowledge(incident, by=responder)
+        actions.change_severity(incident, to="P0", by=lead)
+        actions.change_status(incident, to="resolved", by=lead)
+        actions.change_status(incident, to="investigating", by=lead)
+        traveller.move_to(T0 + timedelta(hours=5))
+        sweep_a_few_times()
+    assert paged_levels(incident) == [1]
+    assert kinds(incident, Kind.ESCALATION_POLICY_APPLIED) == 0
+    # Stopped by the acknowledgement already: resolving writes no second stop.
+    assert kinds(incident, Kind.ESCALATION_STOPPED) == 0
+
+
+def test_the_policy_target_drives_the_acknowledgement_deadline(people, responder, lead):
+    EscalationPolicy.objects.filter(severity="P2").update(ack_minutes=90)
+    with time_machine.travel(T0, tick=False):
+        incident = actions.declare_incident(title="Slow", severity="P2", declared_by=responder)
+        assert incident.ack_due_at == T0 + timedelta(minutes=90)
+        assert incident.ack_target == timedelta(minutes=90)
+        actions.change_severity(incident, to="P1", by=lead)
+    incident.refresh_from_db()
+    assert incident.ack_due_at == T0 + timedelta(minutes=60)

@@ -125,8 +125,9 @@ class RotationForm(forms.ModelForm):
         model = OnCallRotation
         fields = ["name", "period", "handoff_time", "timezone", "starts_on"]
         widgets = {
-            "handoff_time": forms.TimeInput(attrs={"type": "time"}),
-            "starts_on": forms.DateInput(attrs={"type": "date"}),
+            # The browser's date and time inputs speak ISO, whatever the console's locale.
+            "handoff_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "starts_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         }
 
     def clean_timezone(self) -> str:
@@ -154,10 +155,12 @@ class RotationForm(forms.ModelForm):
 class OverrideForm(forms.Form):
     user = forms.ModelChoiceField(queryset=User.objects.none(), label="Who covers")
     starts_at = forms.DateTimeField(
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), label="From"
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        label="From",
     )
     ends_at = forms.DateTimeField(
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), label="Until"
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        label="Until",
     )
     reason = forms.CharField(max_length=200, required=False)
 

@@ -214,6 +214,10 @@ def test_daily_rotation(groups):
 
 
 def test_lead_edits_a_rotation_and_adds_an_override(lead_client, lead, responder, rotation):
+    form = lead_client.get(f"/incidents/oncall/{rotation.pk}/").content.decode()
+    # The browser's date and time inputs get ISO values, whatever the locale.
+    assert 'type="date" name="starts_on" value="2026-01-05"' in form
+    assert 'value="09:00"' in form
     response = lead_client.post(
         f"/incidents/oncall/{rotation.pk}/",
         {

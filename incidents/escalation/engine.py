@@ -282,6 +282,8 @@ def _page(
     except IntegrityError:
         return False
     people = recipients(level, at)
+    page.recipients = [p.pk for p in people]
+    page.save(update_fields=["recipients"])
     deliveries = plan_deliveries(page, level, people)
     NotificationDelivery.objects.bulk_create(deliveries)
     record(

@@ -212,6 +212,8 @@ class EscalationPage(models.Model):
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
     )
     token = models.CharField(max_length=32)
+    # Whom the level reached when paged: [user id, …] (the rotation's on-call of that moment).
+    recipients = models.JSONField(default=list)
 
     class Meta:
         ordering = ["incident", "level"]

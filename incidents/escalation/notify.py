@@ -122,37 +122,15 @@ def webhook_payload(delivery: NotificationDelivery, usernames: list[str]) -> dic
 
 
 def _page_people(delivery: NotificationDelivery) -> list:
-    """The people this delivery's page reached (its email deliveries' users)."""
+    """The people the delivery's page reached, in the order they were paged."""
     from django.contrib.auth import get_user_model
 
-    ids = (
-        NotificationDelivery.objects.filter(page_id=delivery.page_id, user__isnull=False)
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
-    people = get_user_model().objects.filter(pk__in=ids).select_related("notification_profile")
-    if not people:
-        # A ladder without email still mentions whom it paged: read it from the event.
-        usernames = _event_recipients(delivery)
-        people = (
-            get_user_model()
-            .objects.filter(username__in=usernames)
-            .select_related("notification_profile")
-        )
-    return list(people)
-
-
-def _event_recipients(delivery: NotificationDelivery) -> list[str]:
-    event = (
-        TimelineEvent.objects.filter(
-            incident_id=delivery.incident_id,
-            kind=TimelineEvent.Kind.ESCALATION_PAGED,
-            data__level=delivery.page.level,
-        )
-        .order_by("-id")
-        .first()
-    )
-    return list(event.data.get("recipients", [])) if event else []
+    ids = list(delivery.page.recipients)
+    found = {
+        u.pk: u
+        for u in get_user_model().objects.filter(pk__in=ids).select_related("notification_profile")
+    }
+    return [found[pk] for pk in ids if pk in found]
 
 
 def _post(url: str, body: bytes, headers: dict) -> int:

@@ -258,3 +258,18 @@ def test_the_policy_target_drives_the_acknowledgement_deadline(people, responder
         actions.change_severity(incident, to="P1", by=lead)
     incident.refresh_from_db()
     assert incident.ack_due_at == T0 + timedelta(minutes=60)
+
+
+@pytest.mark.parametrize("size", [3, 300])
+def test_the_sweep_is_one_query_for_every_ladder(
+    people, responder, size, django_assert_num_queries
+):
+    with time_machine.travel(T0, tick=False) as traveller:
+        for n in range(size):
+            actions.declare_incident(title=f"Incident {n}", severity="P3", declared_by=responder)
+        sweep_a_few_times()
+        assert EscalationPage.objects.count() == size
+        traveller.move_to(T0 + timedelta(minutes=5))
+        # Nothing due: the ladders due (one query) and the deliveries left behind (two).
+        with django_assert_num_queries(3):
+            assert sweep_escalations() == 0

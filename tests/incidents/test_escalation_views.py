@@ -315,6 +315,8 @@ def import_seeds(by) -> dict[str, Proposal]:
 def test_the_severity_table_sets_acknowledgement_targets(lead_client, lead):
     proposals = import_seeds(lead)
     table = next(p for p in proposals.values() if p.payload["levels"][0]["severity"])
+    runbook_page = lead_client.get(table.version.get_absolute_url()).content.decode()
+    assert f'href="/incidents/escalation/proposals/{table.pk}/"' in runbook_page
     EscalationPolicy.objects.filter(severity="P1").update(ack_minutes=5)
     assert lead_client.get(f"/incidents/escalation/proposals/{table.pk}/").status_code == 200
     response = lead_client.post(f"/incidents/escalation/proposals/{table.pk}/")

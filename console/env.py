@@ -90,6 +90,16 @@ def env_origins(name: str, environ: Mapping[str, str] | None = None) -> list[str
     return origins
 
 
+def env_url(name: str, environ: Mapping[str, str] | None = None) -> str:
+    """An http(s) URL, or "" when unset (the feature it configures is off)."""
+    value = env_str(name, "", environ)
+    if value:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ImproperlyConfigured(f"{name} must be an http(s) URL, not {redact_url(value)!r}")
+    return value
+
+
 def parse_database_url(url: str, base_dir: Path) -> dict:
     """Turn postgres://user:pass@host:port/name or sqlite:///path into a DATABASES entry."""
     parts = urlsplit(url)

@@ -19,6 +19,7 @@ from console.env import (
     env_origins,
     env_str,
     env_timezone,
+    env_url,
     parse_database_url,
     sqlite_database,
     validate_redis_url,
@@ -166,6 +167,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 30.0},
     },
+    # Escalation levels whose timer was lost: one query for every ladder with a level due.
+    "sweep-escalations": {
+        "task": "incidents.escalation.tasks.sweep_escalations",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     # Webhook deliveries a kick missed (stored just after a drain ended, or broker hiccups).
     "sweep-inbound": {
         "task": "incidents.tasks.process_pending",
@@ -263,6 +270,17 @@ PROBE_HTTP_BATCHES = env_int("PROBE_HTTP_BATCHES", 2, minimum=1)
 STATUS_PAGE_NAME = env_str("STATUS_PAGE_NAME", "Service status")
 STATUS_PAGE_ID = env_str("STATUS_PAGE_ID", "console")
 INCIDENT_LIST_PAGE_SIZE = env_int("INCIDENT_LIST_PAGE_SIZE", 50, minimum=10)
+
+# Escalation ---------------------------------------------------------------------------------
+# Links in pages point here. Empty Slack/webhook settings turn that channel off: its
+# deliveries are recorded as skipped, with the reason.
+CONSOLE_BASE_URL = env_url("CONSOLE_BASE_URL") or "http://127.0.0.1:8000"
+SLACK_WEBHOOK_URL = env_url("SLACK_WEBHOOK_URL")
+ESCALATION_WEBHOOK_URL = env_url("ESCALATION_WEBHOOK_URL")
+ESCALATION_WEBHOOK_SECRET = env_str("ESCALATION_WEBHOOK_SECRET")
+ESCALATION_DELIVERY_ATTEMPTS = env_int("ESCALATION_DELIVERY_ATTEMPTS", 4, minimum=1)
+ESCALATION_RETRY_BACKOFF_SECONDS = env_int("ESCALATION_RETRY_BACKOFF_SECONDS", 10, minimum=0)
+ESCALATION_HTTP_TIMEOUT = env_int("ESCALATION_HTTP_TIMEOUT", 10, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -15,7 +15,15 @@ class IncidentsConfig(AppConfig):
 
         status_receivers.connect()
         # Reviews open on resolution; their tasks must be known to the worker.
-        from incidents.reviews import receivers, tasks  # noqa: F401
+        # Escalation reacts to timeline events (declared, acknowledged, resolved…); its tasks
+        # register with Celery on the same import.
+        from incidents.escalation import receivers, tasks  # noqa: F401
+        from incidents.reviews import receivers as review_receivers  # noqa: F401
+        from incidents.reviews import tasks as review_tasks  # noqa: F401
+
+        # A flushed database (transactional tests) loses the data migration's default
+        # policies; put them back, as the groups are. A no-op while any policy exists.
+        post_migrate.connect(default_policies, dispatch_uid="incidents.default_policies")
 
 
 def sync_after_last_app(sender, **kwargs) -> None:
@@ -29,3 +37,11 @@ def sync_after_last_app(sender, **kwargs) -> None:
     with_models = [config for config in apps.get_app_configs() if config.models_module]
     if sender is with_models[-1]:
         sync_role_groups(**kwargs)
+
+
+def default_policies(sender, using: str = "default", **kwargs) -> None:
+    if sender.name != "incidents":
+        return
+    from incidents.escalation.defaults import install
+
+    install()

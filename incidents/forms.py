@@ -52,13 +52,22 @@ class DeclareForm(forms.ModelForm):
 
     def severity_options(self) -> list[dict]:
         """The severity radios with what each level means and its acknowledgement target."""
+        from datetime import timedelta
+
+        from incidents.escalation.models import EscalationPolicy
+
         chosen = str(self["severity"].value() or "")
+        # The escalation policies' targets (one query), the built-in ones where none is set.
+        policy_targets = {
+            severity: timedelta(minutes=minutes)
+            for severity, minutes in EscalationPolicy.objects.values_list("severity", "ack_minutes")
+        }
         return [
             {
                 "value": s.value,
                 "label": s.label.split("·")[-1].strip(),
                 "meaning": SEVERITY_MEANINGS[s],
-                "target": ACK_TARGETS[s],
+                "target": policy_targets.get(s.value, ACK_TARGETS[s]),
                 "checked": s.value == chosen,
             }
             for s in Severity

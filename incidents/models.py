@@ -155,6 +155,9 @@ class Incident(models.Model):
 
     @property
     def ack_target(self) -> timedelta:
+        # The escalation policy's target, frozen onto ack_due_at when applied.
+        if self.ack_due_at and self.declared_at:
+            return self.ack_due_at - self.declared_at
         return ACK_TARGETS[Severity(self.severity)]
 
     def ack_breached(self, now=None) -> bool:
@@ -301,7 +304,19 @@ class PinnedNote(models.Model):
         return f"pin of event {self.event_id}"
 
 
-# Alert intake's models belong to this app; they live in incidents/intake/.
+# Escalation's models (policies, rotations, pages, deliveries) live in incidents/escalation/,
+# alert intake's in incidents/intake/; they belong to this app.
+from incidents.escalation.models import (  # noqa: E402,F401
+    EscalationLevel,
+    EscalationPage,
+    EscalationPolicy,
+    IncidentEscalation,
+    NotificationDelivery,
+    NotificationProfile,
+    OnCallRotation,
+    RotationMember,
+    RotationOverride,
+)
 from incidents.intake.models import (  # noqa: E402,F401
     Alert,
     InboundEvent,

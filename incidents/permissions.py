@@ -26,6 +26,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         # Post-incident reviews: the team writes them and tracks their action items.
         "incidents.view_postincidentreview",
         "incidents.change_postincidentreview",
+        # Escalation: everyone sees the ladders and who is on call.
+        "incidents.view_escalationpolicy",
+        "incidents.view_oncallrotation",
     ],
     LEAD: [
         "runbooks.import_runbook",
@@ -51,6 +54,11 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.change_commstemplate",
         "incidents.delete_commstemplate",
         "incidents.publish_review",
+        # Escalation: edit the ladders and rotations, page the next level now.
+        "incidents.change_escalationpolicy",
+        "incidents.add_oncallrotation",
+        "incidents.change_oncallrotation",
+        "incidents.escalate_incident",
     ],
     MANAGER: [
         "incidents.view_metrics",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from incidents.escalation import views as escalation
 from incidents.reviews import views as reviews
 from incidents.reviews import views_export as review_exports
 from incidents.reviews import views_metrics
@@ -33,6 +34,24 @@ urlpatterns = [
     path("integrations/rules/<int:pk>/move/", rules.rule_move, name="rule_move"),
     path("integrations/rules/<int:pk>/enabled/", rules.rule_enabled, name="rule_enabled"),
     path("integrations/rules/<int:pk>/delete/", rules.rule_delete, name="rule_delete"),
+    path("escalation/", escalation.policy_list, name="escalation_policies"),
+    path("escalation/<str:severity>/edit/", escalation.policy_edit, name="escalation_policy_edit"),
+    path(
+        "escalation/proposals/<int:pk>/",
+        escalation.proposal_accept,
+        name="escalation_proposal",
+    ),
+    path("oncall/", escalation.on_call, name="oncall"),
+    path("oncall/new/", escalation.rotation_edit, name="rotation_new"),
+    path("oncall/<int:pk>/", escalation.rotation_edit, name="rotation_edit"),
+    path("oncall/<int:pk>/overrides/", escalation.override_add, name="override_add"),
+    path(
+        "oncall/<int:pk>/overrides/<int:override_id>/delete/",
+        escalation.override_delete,
+        name="override_delete",
+    ),
+    path("profile/", escalation.profile, name="profile"),
+    path("<int:pk>/escalate/", escalation.escalate_now, name="escalate_now"),
     path("<int:pk>/timeline/", live.timeline, name="timeline"),
     path("<int:pk>/status-updates/", status_updates.publish, name="publish_update"),
     path("<int:pk>/status-updates/compose/", status_updates.compose, name="compose_update"),

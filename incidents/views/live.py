@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
+from incidents.escalation.panel import escalation_panel
 from incidents.forms import NoteForm, responders
 from incidents.models import (
     Incident,
@@ -75,6 +76,7 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "change_severity": user.has_perm("incidents.change_severity"),
         "resolve": user.has_perm("incidents.resolve_incident"),
         "ack_for_others": user.has_perm("incidents.acknowledge_for_others"),
+        "escalate": user.has_perm("incidents.escalate_incident"),
     }
     return {
         "incident": incident,
@@ -100,6 +102,8 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "alerts": alerts_panel(incident),
         # Status updates: the due time and the latest published ones (two queries).
         "comms": comms_panel(incident, now),
+        # The escalation ladder, its pages and deliveries: three queries however many.
+        "escalation": escalation_panel(incident, now),
     }
 
 

@@ -47,6 +47,8 @@ MATRIX = [
     ("get", "/incidents/reviews/action-items/", None, READ),
     ("get", "/incidents/metrics/", None, MANAGERS_READ),
     ("get", "/incidents/reviews/export/", None, MANAGERS_READ),
+    # Escalation: page the next level now (writes ESCALATION_PAGED).
+    ("post", "/incidents/{pk}/escalate/", {}, LEADS_ONLY),
 ]
 
 
@@ -62,9 +64,13 @@ def test_permission_matrix(request, responder, lead, who, method, path, data, ex
     url = path.format(pk=incident.pk, note=note.pk)
     if data:
         data = {k: v.format(lead_pk=lead.pk) for k, v in data.items()}
-    # Resolving also opens the post-incident review (its own event); count the action's.
-    own_events = incident.events.exclude(kind="review_opened")
-    events_before = own_events.count()
+    # Resolving also opens the post-incident review, and a severity change or a resolution
+    # re-applies or stops the escalation ladder (tests/incidents/test_escalation.py), each
+    # with an event of its own: count the action's events.
+    own = incident.events.exclude(
+        kind__in=["review_opened", "escalation_policy_applied", "escalation_stopped"]
+    )
+    events_before = own.count()
     client = build_clients(request)[who]
 
     response = getattr(client, method)(url, data or {}, **HTMX)
@@ -74,7 +80,7 @@ def test_permission_matrix(request, responder, lead, who, method, path, data, ex
         assert response["Location"].startswith("/login/?next=")
     else:
         assert response.status_code == expected[who], response.content[:200]
-    changed = own_events.count() - events_before
+    changed = own.count() - events_before
     if method == "post":
         assert changed == (1 if response.status_code == 204 else 0)
 

@@ -74,6 +74,7 @@ def test_incident_page_queries_do_not_grow(
     add_events(incident, responder, size)
     note = incident.events.filter(kind="note_added").last()
     actions.pin_note(incident, event=note, by=lead)
+    page_levels(incident, lead, size)
     # session, user, user permissions, group permissions, incident (+ declared_by,
     # acknowledged_by), newest page of events (+ actors), whether earlier events exist,
     # current roles (+ users), pins (+ events, actors), services, people for the pickers,
@@ -81,11 +82,12 @@ def test_incident_page_queries_do_not_grow(
     # step notes (+ actors), runbook candidates for the suggestions, the incident's alerts
     # (+ integration; one query however many, see tests/incidents/test_intake_views.py),
     # the status-update cadence and latest updates (+ publisher), and for a publisher the
-    # public services and comms templates of the editor
-    with django_assert_num_queries(20):
+    # public services and comms templates of the editor, the escalation ladder, its pages
+    # (+ paged_by), their deliveries
+    with django_assert_num_queries(23):
         response = lead_client.get(incident.get_absolute_url())
     assert response.status_code == 200
-    assert len(response.context["events"]) == min(size + 3, 100)
+    assert len(response.context["events"]) == min(size + 3 + 4, 100)  # + 4 levels paged
 
 
 @pytest.mark.parametrize("size", [3, 1000])
@@ -93,18 +95,36 @@ def test_timeline_poll_queries_do_not_grow(
     lead_client, lead, responder, size, django_assert_num_queries
 ):
     incident = actions.declare_incident(title="Big one", severity="P0", declared_by=responder)
+    page_levels(incident, lead, size)
     add_events(incident, responder, size)
     since = list(incident.events.order_by("-id"))[min(size, 10)].pk
     # session, user, user permissions, group permissions, incident with newest event id,
     # events since, whether earlier events exist, roles, pins, services, people,
     # checklist runs, steps, step notes, runbook candidates, alerts, update cadence,
-    # latest status updates
-    with django_assert_num_queries(18):
+    # latest status updates, escalation, its pages, their deliveries
+    with django_assert_num_queries(21):
         response = lead_client.get(
             f"/incidents/{incident.pk}/timeline/?since={since}", HTTP_HX_REQUEST="true"
         )
     assert response.status_code == 200
     assert response.content.decode().count('<li class="event ') == min(size + 1, 11)
+
+
+def page_levels(incident, lead, size: int) -> None:
+    """Page the whole ladder now, each level reaching `size` people by email."""
+    from django.contrib.auth.models import Group, User
+
+    from incidents.escalation import engine
+
+    people = User.objects.bulk_create(
+        User(username=f"pager-{size}-{n}", email=f"p{n}@example.com") for n in range(size)
+    )
+    Group.objects.get(name="Lead").user_set.add(*people)
+    while True:
+        try:
+            engine.escalate_now(incident, by=lead)
+        except actions.ActionError:
+            return
 
 
 def attach_runs(incident, user, runs: int, steps_per_run: int) -> None:
@@ -141,10 +161,11 @@ def test_incident_page_and_poll_queries_do_not_grow_with_checklists(
 ):
     incident = actions.declare_incident(title="Big one", severity="P0", declared_by=responder)
     attach_runs(incident, responder, runs, steps_per_run)
-    # the same 20 as without checklists (see above), plus the bound step checks and the
+    # the same as without checklists (see above), plus the bound step checks and the
     # latest check runs: runs, steps, notes, checks, check runs and candidates are one query
-    # each whatever their number
-    with django_assert_num_queries(22):
+    # each whatever their number; plus the escalation ladder and its pages (none
+    # paged yet, so no deliveries query)
+    with django_assert_num_queries(24):
         response = lead_client.get(incident.get_absolute_url())
     assert response.status_code == 200
     page = response.content.decode()

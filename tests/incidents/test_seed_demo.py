@@ -147,3 +147,21 @@ def test_the_demo_alert_group_opens_an_incident_with_its_alerts(capsys) -> None:
     assert incident.severity == "P1"  # HighLatencyP95, by the default routing rules
     assert incident.alerts.count() == 2 and incident.is_open
     assert set(Alert.objects.values_list("integration", flat=True)) == {integration.pk}
+
+
+def test_demo_has_an_on_call_rotation_and_profiles() -> None:
+    from incidents.escalation.models import EscalationPolicy, NotificationProfile, OnCallRotation
+
+    seed()
+    seed()
+    rotation = OnCallRotation.objects.get(name="Primary on-call")
+    assert [u.username for u in rotation.ordered_members()] == [
+        "responder",
+        "tomasz",
+        "amara",
+        "lucia",
+    ]
+    assert rotation.overrides.count() == 1
+    assert rotation.on_call_at() is not None
+    assert NotificationProfile.objects.count() == len(TEAM)
+    assert EscalationPolicy.objects.count() == 4

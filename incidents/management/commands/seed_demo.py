@@ -113,6 +113,8 @@ class Command(BaseCommand):
             services[name] = service
 
         ensure_public_components(services)
+        for line in ensure_on_call(people):
+            self.stdout.write(line)
         probes_created = ensure_probes(services)
         runbook_lines = import_demo_runbooks()
         templates_created = accept_comms_templates(people["lead"])
@@ -265,6 +267,58 @@ def ensure_demo_integration(service: Service) -> list[str]:
         f"Integrations: {DEMO_INTEGRATION} created; a demo alert group opened {reference}.",
         f"  Alertmanager webhook (shown once): {integration.hook_path(token)}",
     ]
+
+
+# Slack member ids of the demo team (the format Slack shows under "Copy member ID").
+SLACK_IDS = {
+    "responder": "U05SAMRIV1",
+    "lead": "U05PRIYAN2",
+    "manager": "U05DANAWH3",
+    "tomasz": "U05TOMASZ4",
+    "amara": "U05AMARAO5",
+    "lucia": "U05LUCIAF6",
+}
+ON_CALL_ORDER = ["responder", "tomasz", "amara", "lucia"]
+
+
+def ensure_on_call(people: dict[str, AbstractBaseUser]) -> list[str]:
+    """The escalation policies (the migration's defaults), the "Primary on-call" weekly
+    rotation with four of the team, an override next week, and everyone's Slack id."""
+    from incidents.escalation.defaults import PRIMARY_ROTATION
+    from incidents.escalation.defaults import install as install_policies
+    from incidents.escalation.models import (
+        NotificationProfile,
+        OnCallRotation,
+        RotationMember,
+        RotationOverride,
+    )
+
+    install_policies()
+    for username, member_id in SLACK_IDS.items():
+        NotificationProfile.objects.get_or_create(
+            user=people[username], defaults={"slack_member_id": member_id}
+        )
+    rotation = OnCallRotation.objects.get(name=PRIMARY_ROTATION)
+    if rotation.members.exists():
+        return [f"On call: {PRIMARY_ROTATION} already staffed."]
+    with transaction.atomic():
+        today = timezone.localdate()
+        rotation.starts_on = today - timedelta(days=today.weekday())  # this Monday
+        rotation.save(update_fields=["starts_on"])
+        RotationMember.objects.bulk_create(
+            RotationMember(rotation=rotation, user=people[name], position=n)
+            for n, name in enumerate(ON_CALL_ORDER)
+        )
+        start = timezone.now().replace(hour=18, minute=0, second=0, microsecond=0)
+        RotationOverride.objects.create(
+            rotation=rotation,
+            user=people["lucia"],
+            starts_at=start + timedelta(days=7),
+            ends_at=start + timedelta(days=8, hours=-9),
+            reason="covers Tomasz's evening off",
+            created_by=people["lead"],
+        )
+    return [f"On call: {PRIMARY_ROTATION} staffed ({', '.join(ON_CALL_ORDER)})."]
 
 
 def ensure_user(person: Person, password: str) -> tuple[AbstractBaseUser, bool]:

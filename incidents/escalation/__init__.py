@@ -1,0 +1,1 @@
+"""Escalation: policies per severity, on-call rotations, the paging engine, notifications."""

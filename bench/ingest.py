@@ -89,6 +89,29 @@ print(token)
 """
 
 
+def gunicorn(env: dict[str, str], port: int, workers: int = 2, threads: int = 4):
+    """The console's web server as deployed (Dockerfile, docker-compose.yml, runconsole):
+    gthread workers, here on 127.0.0.1."""
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "console.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+
 def wrk(url: str, body: str, seconds: int, connections: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA % body)
@@ -143,24 +166,7 @@ def main() -> None:
     manage(env, "migrate", "--noinput", "-v0")
     token = manage(env, "shell", "-c", SETUP.format(reset=args.reset)).split()[-1]
     port = 18000 + os.getpid() % 1000
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "console.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--worker-class",
-            "gthread",
-            "--workers",
-            str(args.workers),
-            "--threads",
-            str(args.threads),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = gunicorn(env, port, args.workers, args.threads)
     base = f"http://127.0.0.1:{port}"
     body = json.dumps(ALERTMANAGER)
     try:

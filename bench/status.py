@@ -5,12 +5,12 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/console_bench \
     REDIS_URL=redis://127.0.0.1:6379/8 .venv/bin/python bench/status.py
 
-Starts gunicorn (2 sync workers) with the production settings plus bench/ingest_site.py's
-no-op view, seeds a public page (4 components, one open incident with 3 updates, 20 resolved
-ones in the history), then wrk GETs for --seconds the no-op view, /status.json, /status/ and
-/status.json with the ETag it got (304s). A status page answer is built once per change and
-then served from the cache without touching the database, so it should run close to the no-op
-ceiling.
+Starts gunicorn as deployed (2 gthread workers of 4 threads) with the production settings
+plus bench/ingest_site.py's no-op view, seeds a public page (4 components, one open incident
+with 3 updates, 20 resolved ones in the history), then wrk GETs for --seconds the no-op view,
+/status.json, /status/ and /status.json with the ETag it got (304s). A status page answer is
+built once per change and then served from the cache without touching the database, so it
+should run close to the no-op ceiling.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import httpx
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from ingest import ROOT, environment, latency, manage  # noqa: E402
+from ingest import environment, gunicorn, latency, manage  # noqa: E402
 
 SETUP = """
 from datetime import timedelta
@@ -92,20 +92,7 @@ def main() -> None:
     manage(env, "collectstatic", "--noinput", "-v0")  # the HTML names hashed static files
     manage(env, "shell", "-c", SETUP)
     port = 19000 + os.getpid() % 1000
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "console.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = gunicorn(env, port)
     base = f"http://127.0.0.1:{port}"
     rows = {}
     try:
@@ -137,7 +124,7 @@ def main() -> None:
     database = "PostgreSQL" if env.get("DATABASE_URL") else "SQLite"
     cache = "Redis cache" if env.get("REDIS_URL") else "local-memory cache"
     print(
-        f"{database}, {cache}, gunicorn 2 sync workers, wrk -t2 "
+        f"{database}, {cache}, gunicorn 2 gthread workers x 4 threads, wrk -t2 "
         f"-c{args.connections} -d{args.seconds}s\n"
     )
     print("| endpoint | requests/s | p50 ms | p99 ms |\n|---|---|---|---|")

@@ -71,6 +71,15 @@ def component_public(request: HttpRequest, pk: int) -> HttpResponse:
     shown = posted_switch(request, "public")
     if shown is None:
         return refuse("Say public=1 to show the service on the status page or public=0 to hide it.")
+    if shown:
+        # Its name must not be one a component already shows: same check as renaming.
+        current = {
+            "public_name": service.public_name,
+            "public_description": service.public_description,
+        }
+        form = ComponentForm(current, instance=service)
+        if not form.is_valid():
+            return components_page(request, invalid=form, status=422)
     service = comps.set_public(service, shown)
     if shown:
         messages.success(

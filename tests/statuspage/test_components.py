@@ -117,6 +117,14 @@ def test_a_name_clash_or_too_long_name_is_a_form_error_and_nothing_changes(
     assert three[0].public_name == "Public API"
     assert status_json() == before
 
+    # Showing a service whose name a component already shows is refused the same way.
+    twin = Service.objects.create(name="Web")
+    response = lead_client.post(f"{URL}{twin.pk}/public/", {"public": "1"})
+    assert response.status_code == 422
+    assert "“Web” is already the public name of web" in response.content.decode()
+    twin.refresh_from_db()
+    assert not twin.public
+
 
 def test_moving_reorders_and_renumbers_and_refreshes_the_cache(
     lead_client, three, django_capture_on_commit_callbacks

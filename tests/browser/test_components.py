@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_lead_shows_and_renames_a_component_and_visitors_see_it(
-    browser, live_server, lead, screenshot_dir
+    browser, live_server, lead, responder, screenshot_dir
 ):
     base = live_server.url
     Service.objects.create(name="payments-api", public=True, public_name="Payments", position=1)
@@ -71,6 +71,17 @@ def test_lead_shows_and_renames_a_component_and_visitors_see_it(
         expect(public.locator(".sp-component").nth(1)).to_contain_text("Payments")
         assert "search-api" not in public.content()
         public.screenshot(path=str(screenshot_dir / "status-components-public.png"), full_page=True)
+        # A responder reads the same list, without the controls.
+        reader = browser.new_context(viewport={"width": 1400, "height": 700})
+        page = reader.new_page()
+        watch_errors(page, errors)
+        log_in(page, base, responder.username, PASSWORD)
+        page.goto(f"{base}/incidents/status-page/components/")
+        expect(page.locator("#cp-shown .cp-row").first).to_contain_text("Search")
+        expect(page.locator("#cp-shown .cp-row").first).to_contain_text("Product search")
+        expect(page.locator("main form")).to_have_count(0)
+        page.screenshot(path=str(screenshot_dir / "status-components-read.png"), full_page=True)
+        reader.close()
     finally:
         console.close()
         visitor.close()

@@ -53,6 +53,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.add_commstemplate",
         "incidents.change_commstemplate",
         "incidents.delete_commstemplate",
+        # Status page components: which services the public page shows, named how, in
+        # what order (everyone reads the list through view_service).
+        "incidents.change_service",
         "incidents.publish_review",
         # Escalation: edit the ladders and rotations, page the next level now.
         "incidents.change_escalationpolicy",

@@ -7,6 +7,7 @@ from incidents.reviews import views as reviews
 from incidents.reviews import views_export as review_exports
 from incidents.reviews import views_metrics
 from incidents.statuspage import views as status_updates
+from incidents.statuspage import views_components as components
 from incidents.views import changes, integrations, live, pages, rules
 from runbooks import views_checklists as checklists
 
@@ -62,6 +63,18 @@ urlpatterns = [
         "comms-templates/<int:pk>/delete/",
         status_updates.template_delete,
         name="comms_template_delete",
+    ),
+    path("status-page/components/", components.component_list, name="components"),
+    path("status-page/components/<int:pk>/", components.component_edit, name="component_edit"),
+    path(
+        "status-page/components/<int:pk>/public/",
+        components.component_public,
+        name="component_public",
+    ),
+    path(
+        "status-page/components/<int:pk>/move/",
+        components.component_move,
+        name="component_move",
     ),
     path("<int:pk>/notes/", changes.add_note, name="add_note"),
     path("<int:pk>/notes/<int:event_id>/pin/", changes.toggle_pin, name="toggle_pin"),

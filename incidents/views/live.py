@@ -29,6 +29,7 @@ from incidents.models import (
     TimelineEvent,
 )
 from incidents.permissions import require_perm
+from incidents.statuspage.actions import may_publish
 from incidents.statuspage.views import comms_panel
 from incidents.views.integrations import alerts_panel
 from runbooks.checklists import checklist_panel
@@ -78,6 +79,7 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "ack_for_others": user.has_perm("incidents.acknowledge_for_others"),
         "escalate": user.has_perm("incidents.escalate_incident"),
     }
+    communicator = current_roles.get(Role.COMMUNICATOR.value)
     return {
         "incident": incident,
         "services": services,
@@ -102,6 +104,11 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "alerts": alerts_panel(incident),
         # Status updates: the due time and the latest published ones (two queries).
         "comms": comms_panel(incident, now),
+        # Whether this user may publish now (no query: roles above, permissions cached); the
+        # poll offers the editor to someone just made Communicator.
+        "su_may_publish": may_publish(
+            user, incident, communicator_id=communicator.user_id if communicator else 0
+        ),
         # The escalation ladder, its pages and deliveries: three queries however many.
         "escalation": escalation_panel(incident, now),
     }

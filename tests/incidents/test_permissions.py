@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from incidents import actions
+from incidents.models import Service
 from tests.conftest import HTMX, client_for
 
 ANON, OUTSIDER, RESPONDER, LEAD, MANAGER = "anon", "outsider", "responder", "lead", "manager"
@@ -25,6 +26,7 @@ RESPOND = {OUTSIDER: 403, RESPONDER: 204, LEAD: 204, MANAGER: 204}
 LEADS_ONLY = {OUTSIDER: 403, RESPONDER: 403, LEAD: 204, MANAGER: 204}
 LEAD_PAGES = {OUTSIDER: 403, RESPONDER: 403, LEAD: 200, MANAGER: 200}
 MANAGERS_READ = {OUTSIDER: 403, RESPONDER: 403, LEAD: 403, MANAGER: 200}
+LEADS_CHANGE = {OUTSIDER: 403, RESPONDER: 403, LEAD: 302, MANAGER: 302}
 MATRIX = [
     ("get", "/incidents/", None, READ),
     ("get", "/incidents/declare/", None, READ),
@@ -42,6 +44,16 @@ MATRIX = [
     ("get", "/incidents/{pk}/status-updates/compose/", None, LEAD_PAGES),
     ("get", "/incidents/comms-templates/", None, READ),
     ("get", "/incidents/comms-templates/new/", None, LEAD_PAGES),
+    # Status page components: everyone reads, leads change (no timeline event: no incident).
+    ("get", "/incidents/status-page/components/", None, READ),
+    ("post", "/incidents/status-page/components/{service}/", {"public_name": "Pay"}, LEADS_CHANGE),
+    ("post", "/incidents/status-page/components/{service}/public/", {"public": "1"}, LEADS_CHANGE),
+    (
+        "post",
+        "/incidents/status-page/components/{service}/move/",
+        {"direction": "up"},
+        LEADS_CHANGE,
+    ),
     # Post-incident reviews (review pages themselves: tests/incidents/test_review_views.py).
     ("get", "/incidents/reviews/", None, READ),
     ("get", "/incidents/reviews/action-items/", None, READ),
@@ -61,7 +73,8 @@ MATRIX = [
 def test_permission_matrix(request, responder, lead, who, method, path, data, expected):
     incident = actions.declare_incident(title="Checkout down", severity="P1", declared_by=responder)
     note = actions.add_note(incident, text="first look", by=responder)
-    url = path.format(pk=incident.pk, note=note.pk)
+    service = Service.objects.create(name="checkout", public=True, position=1)
+    url = path.format(pk=incident.pk, note=note.pk, service=service.pk)
     if data:
         data = {k: v.format(lead_pk=lead.pk) for k, v in data.items()}
     # Resolving also opens the post-incident review, and a severity change or a resolution

@@ -170,20 +170,24 @@ class Command(BaseCommand):
             )
 
 
-# Services shown on the public status page: (internal name, public name, position).
+# Services shown on the public status page (Comms → Status page components):
+# (internal name, public name, public description, position).
 PUBLIC_COMPONENTS = [
-    ("Web app", "Dashboard", 1),
-    ("API gateway", "Public API", 2),
-    ("Payments (Stripe)", "Payments and billing", 3),
-    ("Background workers", "Email and notifications", 4),
+    ("Web app", "Dashboard", "Signing in and the dashboard", 1),
+    ("API gateway", "Public API", "REST API and webhooks", 2),
+    ("Payments (Stripe)", "Payments and billing", "Checkout, invoices and card payments", 3),
+    ("Background workers", "Email and notifications", "", 4),
 ]
 
 
 def ensure_public_components(services: dict[str, Service]) -> None:
     """Publish some services as status-page components, unless someone already decided."""
-    for name, public_name, position in PUBLIC_COMPONENTS:
+    for name, public_name, description, position in PUBLIC_COMPONENTS:
         Service.objects.filter(pk=services[name].pk, public=False, public_name="").update(
-            public=True, public_name=public_name, position=position
+            public=True,
+            public_name=public_name,
+            public_description=description,
+            position=position,
         )
 
 

@@ -173,6 +173,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 30.0},
     },
+    # Review exports whose worker died (no progress for 5 minutes): re-queued, once each.
+    "sweep-stalled-exports": {
+        "task": "incidents.reviews.tasks.sweep_stalled_exports",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # Webhook deliveries a kick missed (stored just after a drain ended, or broker hiccups).
     "sweep-inbound": {
         "task": "incidents.tasks.process_pending",

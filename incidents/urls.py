@@ -120,6 +120,11 @@ urlpatterns = [
     path("reviews/export/", review_exports.bulk_export, name="review_bulk_export"),
     path("reviews/export/<int:pk>/", review_exports.export_status, name="review_export_status"),
     path(
+        "reviews/export/<int:pk>/restart/",
+        review_exports.export_restart,
+        name="review_export_restart",
+    ),
+    path(
         "reviews/export/<int:pk>/download/",
         review_exports.export_download,
         name="review_export_download",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -27,6 +27,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
 from pygments.lexers import TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
+
+from runbooks.steps import checklist_steps_with_sources, step_anchor
 
 Node = dict[str, Any]
 
@@ -195,6 +197,15 @@ class _Renderer:
             for ref in tree.get("references", [])
         }
         self.ids = _assign_ids(tree)
+        # Checklist steps' anchors, keyed by the tree object each step comes from (a list
+        # item or a code block). A step inside a procedure nested in a scenario belongs to
+        # both checklists, so it can carry more than one anchor.
+        self.step_ids: dict[int, list[str]] = {}
+        for node in _walk(tree):
+            if node["kind"] in UNIT_KINDS:
+                unit = self.ids[id(node)]
+                for position, (_, source) in enumerate(checklist_steps_with_sources(node)):
+                    self.step_ids.setdefault(id(source), []).append(step_anchor(unit, position))
 
     def inline(self, text: str) -> SafeString:
         return inline(text, self.references)
@@ -213,6 +224,14 @@ class _Renderer:
         if kind == "list":
             return self.steps(block["steps"], block["ordered"], block.get("start"))
         if kind == "code":
+            anchors = self.step_ids.get(id(block))
+            if anchors:
+                return format_html(
+                    '<div class="rb-step-code" id="{}">{}{}</div>',
+                    anchors[0],
+                    self.extra_anchors(anchors),
+                    code_block(block),
+                )
             return code_block(block)
         if kind == "table":
             return self.table(block)
@@ -262,7 +281,17 @@ class _Renderer:
             ordered = step["children"][0].get("number") is not None
             parts.append(self.steps(step["children"], ordered, step["children"][0].get("number")))
         css = ' class="rb-task-item"' if step.get("checklist") is not None else ""
+        anchors = self.step_ids.get(id(step))
+        if anchors:
+            css += format_html(' id="{}"', anchors[0])
+            parts.insert(0, self.extra_anchors(anchors))
         return format_html("<li{}>{}</li>", mark_safe(css), mark_safe("".join(parts)))
+
+    @staticmethod
+    def extra_anchors(anchors: list[str]) -> SafeString:
+        return format_html_join(
+            "", '<span class="rb-step-anchor" id="{}"></span>', ((a,) for a in anchors[1:])
+        )
 
     def table(self, block: dict) -> str:
         head = format_html_join("", "<th>{}</th>", ((self.inline(c),) for c in block["header"]))
@@ -328,6 +357,16 @@ def _assign_ids(tree: Node) -> dict[int, str]:
         taken.add(candidate)
         ids[id(node)] = candidate
     return ids
+
+
+def step_urls(scenario) -> Callable[[int], str]:
+    """A scenario's step links: position (StepRun.position) → URL of that step on the
+    runbook version's page. Uses the page's own ids, so a scenario whose anchor repeats
+    an earlier scenario's still links to its own steps."""
+    tree = scenario.version.tree
+    unit = _assign_ids(tree)[id(scenario.node)]
+    page = scenario.version.get_absolute_url()
+    return lambda position: f"{page}#{step_anchor(unit, position)}"
 
 
 def _walk(node: Node) -> Iterable[Node]:

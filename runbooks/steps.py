@@ -13,7 +13,19 @@ NOT_TO_DO = {"symptoms", "common_causes"}
 
 
 def checklist_steps(node: Node) -> list[dict]:
-    steps: list[dict] = []
+    return [step for step, _source in checklist_steps_with_sources(node)]
+
+
+def step_anchor(unit_anchor: str, position: int) -> str:
+    """The element id of a checklist step on the runbook page: its scenario's anchor and its
+    position in the checklist (StepRun.position), 1-based for people reading the URL."""
+    return f"{unit_anchor}--step-{position + 1}"
+
+
+def checklist_steps_with_sources(node: Node) -> list[tuple[dict, dict]]:
+    """The checklist steps, each with the parsed-tree object it comes from (a list item, or
+    a stand-alone code block): the renderer gives that object the step's anchor."""
+    steps: list[tuple[dict, dict]] = []
 
     def add_blocks(blocks: list[dict], group: str) -> None:
         for block in blocks:
@@ -21,17 +33,20 @@ def checklist_steps(node: Node) -> list[dict]:
                 for step in block["steps"]:
                     add_step(step, group, 0)
             elif block["type"] == "code":
-                steps.append({"group": group, "depth": 0, "text": "Run:", "code": [block]})
+                steps.append(({"group": group, "depth": 0, "text": "Run:", "code": [block]}, block))
 
     def add_step(step: dict, group: str, depth: int) -> None:
         text = step["text"] or " ".join(b.get("text", "") for b in step["blocks"]).strip()
         steps.append(
-            {
-                "group": group,
-                "depth": depth,
-                "text": text or "Run:",
-                "code": step["code"],
-            }
+            (
+                {
+                    "group": group,
+                    "depth": depth,
+                    "text": text or "Run:",
+                    "code": step["code"],
+                },
+                step,
+            )
         )
         for child in step["children"]:
             add_step(child, group, depth + 1)

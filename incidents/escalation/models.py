@@ -251,6 +251,9 @@ class NotificationDelivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Every change of state (claim, retry, outcome, skip) sets it. Retries write no timeline
+    # event, so the incident page's poll folds the newest one into its ETag.
+    changed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["page", "id"]
@@ -259,7 +262,10 @@ class NotificationDelivery(models.Model):
                 fields=["page", "channel", "target_key"], name="one_delivery_per_target"
             )
         ]
-        indexes = [models.Index(fields=["state", "claimed_at"], name="delivery_state")]
+        indexes = [
+            models.Index(fields=["state", "claimed_at"], name="delivery_state"),
+            models.Index(fields=["incident", "-changed_at"], name="delivery_changed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.target or self.target_key}"

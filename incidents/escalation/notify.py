@@ -204,7 +204,7 @@ def claim(delivery_id: int) -> bool:
     return bool(
         NotificationDelivery.objects.filter(pk=delivery_id)
         .filter(Q(state=State.PENDING) | Q(state=State.SENDING, claimed_at__lt=now - STALE_CLAIM))
-        .update(state=State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+        .update(state=State.SENDING, claimed_at=now, changed_at=now, attempts=F("attempts") + 1)
     )
 
 
@@ -222,8 +222,13 @@ def attempt(delivery_id: int) -> Outcome:
         code = send(delivery)
     except Transient as exc:
         if delivery.attempts < settings.ESCALATION_DELIVERY_ATTEMPTS:
+            # No timeline event for a retry (it would be noise); changed_at moves the
+            # incident page's ETag so its escalation panel shows the retry.
             NotificationDelivery.objects.filter(pk=delivery.pk, state=State.SENDING).update(
-                state=State.PENDING, error=str(exc)[:2000], response_code=exc.code
+                state=State.PENDING,
+                error=str(exc)[:2000],
+                response_code=exc.code,
+                changed_at=timezone.now(),
             )
             return Outcome("retry", delivery.attempts)
         _finish(delivery, State.FAILED, code=exc.code, error=str(exc))
@@ -239,7 +244,7 @@ def _finish(delivery: NotificationDelivery, state: str, code: int | None = None,
     now = timezone.now()
     with transaction.atomic():
         changed = NotificationDelivery.objects.filter(pk=delivery.pk, state=State.SENDING).update(
-            state=state, response_code=code, error=error[:2000], finished_at=now
+            state=state, response_code=code, error=error[:2000], finished_at=now, changed_at=now
         )
         if not changed or state == State.SKIPPED:
             return

@@ -54,8 +54,11 @@ def escalation_panel(incident, now) -> dict | None:
         and escalation.next_level is not None
         and any(r["page"] is None for r in rows)
     )
+    changes = [d.changed_at for page in pages.values() for d in page.deliveries.all()]
     return {
         "escalation": escalation,
+        # The newest delivery change: part of the page's ETag (see views/live.py).
+        "deliveries_changed_at": max(changes, default=None),
         "rows": rows,
         "running": escalation.stopped_at is None and escalation.next_level is not None,
         "can_escalate": can_escalate,

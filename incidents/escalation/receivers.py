@@ -45,6 +45,7 @@ def on_event(sender, event: TimelineEvent, **kwargs) -> None:
         ).update(
             state=NotificationDelivery.State.SKIPPED,
             error="the incident was resolved before delivery",
+            changed_at=event.at,
         )
     elif event.kind == Kind.REOPENED and incident.acknowledged_at is None:
         engine.apply_policy(

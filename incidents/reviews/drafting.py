@@ -243,9 +243,10 @@ class StepFeedback:
 
 
 def runbook_feedback(review: PostIncidentReview) -> list[StepFeedback]:
-    """Steps skipped or whose last check failed, with a link to the runbook
-    version's section the step is in."""
+    """Steps skipped or whose last check failed, with a link to the step itself on the
+    runbook version's page."""
     from runbooks.models import StepRun
+    from runbooks.render import step_urls
 
     steps = (
         StepRun.objects.filter(run__incident_id=review.incident_id)
@@ -260,10 +261,10 @@ def runbook_feedback(review: PostIncidentReview) -> list[StepFeedback]:
         if d.get("step_id") is not None:
             failed_checks[d["step_id"]] = d if d.get("status") in ("critical", "error") else None
     feedback = []
+    links = {}
     for step in steps:
         scenario = step.run.scenario
         version = scenario.version
-        url = scenario.get_absolute_url()
         failure = failed_checks.get(step.pk)
         if step.state == StepRun.State.SKIPPED:
             outcome, detail = "skipped", step.skip_reason
@@ -272,6 +273,8 @@ def runbook_feedback(review: PostIncidentReview) -> list[StepFeedback]:
             detail = f"{failure.get('status', '').upper()} · {failure.get('summary', '')}"
         else:
             continue
+        if scenario.pk not in links:
+            links[scenario.pk] = step_urls(scenario)
         feedback.append(
             StepFeedback(
                 scenario=scenario.title,
@@ -280,7 +283,7 @@ def runbook_feedback(review: PostIncidentReview) -> list[StepFeedback]:
                 step=step.text,
                 outcome=outcome,
                 detail=detail,
-                url=url,
+                url=links[scenario.pk](step.position),
             )
         )
     return feedback

@@ -216,9 +216,17 @@ class ReviewExport(models.Model):
     inline = models.BooleanField(default=False)
     filename = models.CharField(max_length=200, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written when a worker claims the export and after every chunk: a running export whose
+    # heartbeat is older than STALL_AFTER belongs to a worker that died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Claims so far; the current claim's number, so a worker that lost its claim stops.
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    STALL_AFTER = timedelta(minutes=5)
 
     class Meta:
         ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["state", "heartbeat_at"], name="review_export_state")]
 
     def __str__(self) -> str:
         return f"export {self.pk}"
@@ -232,3 +240,16 @@ class ReviewExport(models.Model):
     @property
     def finished(self) -> bool:
         return self.state in (self.State.DONE, self.State.FAILED)
+
+    @property
+    def stalled(self) -> bool:
+        """Running, but no progress for STALL_AFTER: its worker died (or lost the database)."""
+        return (
+            self.state == self.State.RUNNING
+            and self.heartbeat_at is not None
+            and self.heartbeat_at < timezone.now() - self.STALL_AFTER
+        )
+
+    @property
+    def can_restart(self) -> bool:
+        return self.state == self.State.FAILED or self.stalled

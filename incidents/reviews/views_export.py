@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from console.htmx import wants_part
 from console.queue import enqueue
@@ -19,6 +19,7 @@ from incidents.reviews.tasks import (
     export_reviews,
     exports_dir,
     matching_reviews,
+    requeue,
     run_export,
 )
 
@@ -89,21 +90,43 @@ def bulk_export(request: HttpRequest) -> HttpResponse:
             formats=form.cleaned_data["formats"],
             total=total,
         )
-        if not enqueue(export_reviews, export.pk):
-            if total <= INLINE_LIMIT:
-                ReviewExport.objects.filter(pk=export.pk).update(inline=True)
-                run_export(export.pk)
-            else:
-                ReviewExport.objects.filter(pk=export.pk).update(
-                    state=ReviewExport.State.FAILED,
-                    error=BROKER_DOWN.format(n=total, limit=INLINE_LIMIT),
-                )
+        start(export.pk, total)
         return redirect("incidents:review_export_status", export.pk)
     if request.method != "GET":
         return HttpResponse(status=405, headers={"Allow": "GET, POST"})
     return render(
         request, "incidents/review_export.html", {"form": form, "recent": recent, "nav": "reviews"}
     )
+
+
+def start(export_pk: int, total: int) -> None:
+    """Queue a queued export for a worker; without a broker run a small one here."""
+    if not enqueue(export_reviews, export_pk):
+        if total <= INLINE_LIMIT:
+            ReviewExport.objects.filter(pk=export_pk).update(inline=True)
+            run_export(export_pk)
+        else:
+            ReviewExport.objects.filter(pk=export_pk).update(
+                state=ReviewExport.State.FAILED,
+                error=BROKER_DOWN.format(n=total, limit=INLINE_LIMIT),
+            )
+
+
+@login_required
+@require_POST
+def export_restart(request: HttpRequest, pk: int) -> HttpResponse:
+    """Start a failed or stalled export again, with the same filters."""
+    export = _export_for_user(request, pk)
+    if requeue(export.pk):
+        start(export.pk, export.total)
+    elif export.state == ReviewExport.State.DONE:
+        return HttpResponse(
+            "This export is done; start a new one from the export page.",
+            status=409,
+            content_type="text/plain",
+        )
+    # Otherwise it is running with a live heartbeat or someone else re-queued it: show it.
+    return redirect("incidents:review_export_status", export.pk)
 
 
 def _export_for_user(request: HttpRequest, pk: int) -> ReviewExport:

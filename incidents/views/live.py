@@ -1,9 +1,10 @@
 """The live part of the incident page: timeline, header, roles, controls and runbooks.
 
 The page polls `timeline/?since=<first event shown>` every few seconds. The response carries an
-ETag made from the newest event id; every state change writes an event, so an unchanged ETag
-means nothing on the page is stale: the poll costs one query of its own (after the session,
-user and permission lookups every request makes) and a 304.
+ETag made from the newest event id and the newest change of a notification delivery (a retry
+scheduled writes no event: it would be noise on the timeline); every other state change writes
+an event, so an unchanged ETag means nothing on the page is stale: the poll costs one query of
+its own (after the session, user and permission lookups every request makes) and a 304.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET
 
+from incidents.escalation.models import NotificationDelivery
 from incidents.escalation.panel import escalation_panel
 from incidents.forms import NoteForm, responders
 from incidents.models import (
@@ -38,8 +40,11 @@ from runbooks.checklists import checklist_panel
 LIVE_EVENTS_CAP = 1000
 
 
-def live_etag(incident_pk: int, since: int, last_event_id: int | None) -> str:
-    return f'"tl-{incident_pk}-{since}-{last_event_id or 0}"'
+def live_etag(
+    incident_pk: int, since: int, last_event_id: int | None, deliveries_changed_at=None
+) -> str:
+    marker = int(deliveries_changed_at.timestamp() * 1_000_000) if deliveries_changed_at else 0
+    return f'"tl-{incident_pk}-{since}-{last_event_id or 0}-{marker:x}"'
 
 
 def live_context(request: HttpRequest, incident: Incident, since: int | None) -> dict:
@@ -80,13 +85,19 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "escalate": user.has_perm("incidents.escalate_incident"),
     }
     communicator = current_roles.get(Role.COMMUNICATOR.value)
+    escalation = escalation_panel(incident, now)
     return {
         "incident": incident,
         "services": services,
         "events": events,
         "since": since,
         "has_earlier": has_earlier,
-        "etag": live_etag(incident.pk, since, events[0].pk if events else None),
+        "etag": live_etag(
+            incident.pk,
+            since,
+            events[0].pk if events else None,
+            escalation["deliveries_changed_at"] if escalation else None,
+        ),
         "roles": [(role, current_roles.get(role.value)) for role in Role],
         "pins": pins,
         "pinned_ids": {p.event_id for p in pins},
@@ -110,7 +121,7 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
             user, incident, communicator_id=communicator.user_id if communicator else 0
         ),
         # The escalation ladder, its pages and deliveries: three queries however many.
-        "escalation": escalation_panel(incident, now),
+        "escalation": escalation,
     }
 
 
@@ -126,13 +137,18 @@ def timeline(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponse("since must be an event id", status=400, content_type="text/plain")
 
     newest = TimelineEvent.objects.filter(incident_id=OuterRef("pk")).order_by("-id")
+    # Index delivery_changed (incident, -changed_at): one index probe in the same query.
+    delivery_change = NotificationDelivery.objects.filter(incident_id=OuterRef("pk")).order_by(
+        "-changed_at"
+    )
     incident = get_object_or_404(
         Incident.objects.select_related("declared_by", "acknowledged_by").annotate(
-            last_event_id=Subquery(newest.values("id")[:1])
+            last_event_id=Subquery(newest.values("id")[:1]),
+            deliveries_changed_at=Subquery(delivery_change.values("changed_at")[:1]),
         ),
         pk=pk,
     )
-    etag = live_etag(incident.pk, since, incident.last_event_id)
+    etag = live_etag(incident.pk, since, incident.last_event_id, incident.deliveries_changed_at)
     if etag in request.headers.get("If-None-Match", ""):
         response = HttpResponseNotModified()
     else:

@@ -17,7 +17,7 @@ from pypdf import PdfReader
 from console.celery import app
 from incidents.models import Service
 from incidents.reviews import actions as review_actions
-from incidents.reviews.models import ActionItem, PostIncidentReview
+from incidents.reviews.models import ActionItem, PostIncidentReview, ReviewExport
 from tests.browser.conftest import log_in, watch_errors
 from tests.conftest import PASSWORD
 from tests.incidents.reviews_history import rich_incident
@@ -115,3 +115,48 @@ def test_manager_edits_publishes_and_downloads_the_review_pdf(
     assert review.published_by == manager
     assert review.checklist.filter(done_by=manager).count() == 1
     assert ActionItem.objects.count() == 1
+
+
+def test_stalled_export_is_shown_and_started_again(
+    browser, live_server, responder, lead, manager, screenshot_dir
+):
+    """An export whose worker died 6 minutes ago: the page says so instead of spinning, and
+    Start again hands it to a real worker, which finishes it."""
+    service = Service.objects.create(name="Payments")
+    incident = rich_incident(responder, lead, service, start=timezone.now() - timedelta(days=3))
+    day = incident.declared_at.date().isoformat()
+    export = ReviewExport.objects.create(
+        requested_by=manager,
+        filters={"date_from": day, "date_to": day, "severities": []},
+        formats=["md", "json"],
+        total=1,
+        state=ReviewExport.State.RUNNING,
+        attempts=1,
+        heartbeat_at=timezone.now() - timedelta(minutes=6),
+    )
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    errors: list[str] = []
+    try:
+        page = context.new_page()
+        watch_errors(page, errors)
+        log_in(page, live_server.url, manager.username, PASSWORD)
+        page.goto(f"{live_server.url}/incidents/reviews/export/{export.pk}/")
+        expect(page.locator("#export-state")).to_contain_text("No progress since")
+        expect(page.locator("#export-progress .pill")).to_have_text("stalled")
+        page.screenshot(path=str(screenshot_dir / "review-export-stalled.png"), full_page=True)
+        app.control.purge()
+        with worker_processes("reviews-stalled@test"):
+            page.click("#export-restart button")
+            expect(page.locator("#export-download")).to_be_visible(timeout=60_000)
+        with page.expect_download() as info:
+            page.click("#export-download")
+        archive = zipfile.ZipFile(info.value.path())
+        assert sorted(n.rsplit("/", 1)[1] for n in archive.namelist()) == [
+            "review.json",
+            "review.md",
+        ]
+        assert errors == []
+    finally:
+        context.close()
+    export.refresh_from_db()
+    assert export.state == ReviewExport.State.DONE and export.attempts == 2

@@ -12,12 +12,14 @@ import pytest
 import time_machine
 from django.core import mail
 from django.test import override_settings
+from django.utils.html import escape
 
 from incidents import actions
 from incidents.escalation import notify
 from incidents.escalation.models import EscalationPolicy, NotificationDelivery
 from incidents.escalation.tasks import deliver_notification, sweep_escalations
 from incidents.models import TimelineEvent
+from tests.conftest import HTMX, client_for
 from tests.incidents.escalation_helpers import json_bodies, receiving_server, staff_the_ladder
 
 Kind = TimelineEvent.Kind
@@ -228,3 +230,50 @@ def test_resolving_skips_pending_deliveries(people, responder, lead):
     assert set(
         NotificationDelivery.objects.filter(incident=incident).values_list("state", flat=True)
     ) == {State.SKIPPED}
+
+
+def test_a_retry_refreshes_the_escalation_panel_without_a_timeline_event(
+    people, responder, django_assert_num_queries
+):
+    """A delivery going back to pending writes no event (no timeline noise), but its
+    changed_at is part of the incident page's ETag, so the next poll brings the panel."""
+    all_channels_on_level_one()
+    with (
+        receiving_server(statuses=[503]) as hook,
+        override_settings(
+            EMAIL_BACKEND=LOCMEM,
+            SLACK_WEBHOOK_URL="",
+            ESCALATION_WEBHOOK_URL=hook.url,
+            ESCALATION_WEBHOOK_SECRET=SECRET,
+        ),
+    ):
+        incident = page_level_one(responder)
+        client = client_for(responder)
+        first = incident.events.order_by("id").first()
+        url = f"/incidents/{incident.pk}/timeline/?since={first.pk}"
+        response = client.get(url, **HTMX)
+        etag = response["ETag"]
+        # The page's own ETag (what the browser sends next) is the poll's.
+        assert f'data-etag="{escape(etag)}"' in response.content.decode()
+        # session, user, permissions (2), then one query for incident + newest event id +
+        # newest delivery change: still one, with deliveries on the page.
+        with django_assert_num_queries(5):
+            assert client.get(url, HTTP_IF_NONE_MATCH=etag, **HTMX).status_code == 304
+
+        events = incident.events.count()
+        delivery = NotificationDelivery.objects.get(incident=incident, channel="webhook")
+        assert notify.attempt(delivery.pk).state == "retry"
+        assert incident.events.count() == events  # no event for a retry
+
+        response = client.get(url, HTTP_IF_NONE_MATCH=etag, **HTMX)
+        assert response.status_code == 200 and response["ETag"] != etag
+        body = response.content.decode()
+        assert f'data-etag="{escape(response["ETag"])}"' in body
+        panel = body[body.index('id="escalation"') :]
+        assert "esc-dstate-pending" in panel and "HTTP 503" in panel
+        assert client.get(url, HTTP_IF_NONE_MATCH=response["ETag"], **HTMX).status_code == 304
+
+        # The retry that succeeds writes its event, as before.
+        assert notify.attempt(delivery.pk).state == "sent"
+        assert len(hook.received) == 2
+    assert incident.events.filter(kind=Kind.NOTIFICATION_SENT, data__channel="webhook").exists()

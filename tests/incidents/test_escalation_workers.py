@@ -11,20 +11,29 @@ import hashlib
 import hmac
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
 from django.test import override_settings
+from django.utils import timezone
 
 from console.celery import app
 from incidents import actions
+from incidents.escalation import notify
 from incidents.escalation.models import (
     EscalationPage,
     EscalationPolicy,
     IncidentEscalation,
     NotificationDelivery,
 )
-from incidents.escalation.tasks import deliver_notification, escalate_level, sweep_escalations
+from incidents.escalation.tasks import (
+    deliver_notification,
+    escalate_level,
+    requeue_deliveries,
+    sweep_escalations,
+)
 from incidents.models import TimelineEvent
 from incidents.permissions import sync_role_groups
 from tests.incidents.escalation_helpers import receiving_server, staff_the_ladder
@@ -33,6 +42,7 @@ from tests.workers import worker_processes
 
 SECRET = "race-secret"
 FINAL = ["sent", "failed", "skipped"]
+State = NotificationDelivery.State
 
 
 def queue_storm(incident_id: int, token: str, task_ids: dict[int, str]) -> None:
@@ -136,3 +146,57 @@ def test_two_workers_page_each_level_once_and_deliver_once(monkeypatch):
             hashlib.sha256,
         ).hexdigest()
         assert headers["x-console-signature"] == f"sha256={mac}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_whose_worker_died_is_retried_once_by_the_sweep_after_the_lease(monkeypatch):
+    """A worker claims a delivery (pending → sending) and dies before sending. Before the
+    5-minute lease ends the sweep leaves it alone and nobody can take it; after, the sweep
+    re-queues it (two sweeps here, as two beat ticks would) and a real worker sends it once."""
+    sync_role_groups()
+    people = staff_the_ladder()
+    level = EscalationPolicy.objects.get(severity="P0").levels.get(position=1)
+    level.channels = ["webhook"]
+    level.save()
+    app.control.purge()
+    died_at = timezone.now() - notify.STALE_CLAIM - timedelta(seconds=30)
+    with receiving_server() as hook:
+        monkeypatch.setenv("ESCALATION_WEBHOOK_URL", hook.url)
+        monkeypatch.setenv("ESCALATION_WEBHOOK_SECRET", SECRET)
+        with override_settings(ESCALATION_WEBHOOK_URL=hook.url, ESCALATION_WEBHOOK_SECRET=SECRET):
+            with time_machine.travel(died_at - timedelta(minutes=1), tick=False):
+                incident = actions.declare_incident(
+                    title="Died mid-send", severity="P0", declared_by=people["oncall-olga"]
+                )
+                sweep_escalations()
+            delivery = NotificationDelivery.objects.get(incident=incident)
+            # The worker that took the delivery's task: it claims, then dies (its task is
+            # gone from the queue, acknowledged, as with acks_early).
+            app.control.purge()
+            with time_machine.travel(died_at, tick=False):
+                assert notify.claim(delivery.pk)
+
+            with time_machine.travel(died_at + notify.STALE_CLAIM - timedelta(seconds=1)):
+                assert requeue_deliveries() == 0
+                assert notify.attempt(delivery.pk).state == "noop"  # nobody else may take it
+            delivery.refresh_from_db()
+            assert (delivery.state, delivery.attempts) == (State.SENDING, 1)
+
+            # After the lease: two sweeps (two beat ticks before a worker got to it) queue
+            # it twice; the worker that starts then takes both tasks.
+            assert [requeue_deliveries(), requeue_deliveries()] == [1, 1]
+            with worker_processes("esc-lease@test"):
+                assert wait_for(lambda: settled_one(delivery), 60)
+                assert wait_for(idle, 60)
+                assert requeue_deliveries() == 0
+
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (State.SENT, 2)
+    assert len(hook.received) == 1
+    sent = TimelineEvent.objects.filter(incident=incident, kind="notification_sent")
+    assert sent.count() == 1 and sent.get().data["attempts"] == 2
+
+
+def settled_one(delivery) -> bool:
+    delivery.refresh_from_db()
+    return delivery.state in FINAL

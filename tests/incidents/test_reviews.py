@@ -178,7 +178,27 @@ def test_runbook_feedback_lists_skipped_step_and_failed_check(resolved):
     assert outcomes == ["check failed", "skipped"]
     skipped = next(f for f in feedback if f["outcome"] == "skipped")
     assert skipped["detail"] == "Replica already failed over"
-    assert "/runbooks/" in skipped["url"] and "#" in skipped["url"]
+    assert "/runbooks/" in skipped["url"] and "--step-" in skipped["url"]
+
+
+def test_runbook_feedback_links_land_on_the_step_in_the_runbook_page(resolved, responder):
+    """Each link's target is an element of the runbook version's page, and it is that step
+    (its text), not the scenario heading."""
+    from runbooks.models import StepRun
+    from tests.runbooks.test_views import element, words
+
+    client = client_for(responder)
+    feedback = review_document(resolved.review)["runbook_feedback"]
+    assert feedback
+    for item in feedback:
+        page, anchor = item["url"].split("#")
+        response = client.get(page)
+        assert response.status_code == 200
+        target = element(response.content.decode(), anchor)
+        assert target.found == 1 and target.tag in ("li", "div"), anchor
+        step = StepRun.objects.get(run__incident=resolved, text=item["step"])
+        assert anchor.endswith(f"--step-{step.position + 1}")
+        assert words(item["step"])[:30].replace("`", "") in words(target.text)
 
 
 def test_publish_freezes_a_revision_and_edits_need_a_new_one(resolved, lead, manager):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from html import unescape
 from html.parser import HTMLParser
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils.html import strip_tags
 
 from runbooks.importer import MAX_BYTES, import_runbook
 from runbooks.models import Proposal, Runbook, RunbookVersion, Scenario
 from runbooks.parser import parse_runbook
-from runbooks.render import code_block, diff_lines, render_tree
+from runbooks.render import code_block, diff_lines, inline, render_tree, step_urls
+from runbooks.steps import checklist_steps
 from tests.conftest import HTMX, client_for
 from tests.runbooks.test_parser import SAMPLES, SEED_FILES, needs_seeds
 
@@ -548,3 +551,80 @@ def test_size_limit_stops_reading_the_upload(rf):
     # Nothing past the limit is kept: no file reaches the view, in memory or on disk.
     assert "file" not in request.FILES
     assert limit.too_large and limit.received <= MAX_BYTES + 64 * 1024
+
+
+# -- Step anchors: links to one step of a scenario ---------------------------------------------
+
+VOID = {"area", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+class ElementText(HTMLParser):
+    """The tag and text of the element with a given id (and how many elements have it)."""
+
+    def __init__(self, element_id: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.element_id = element_id
+        self.found = 0
+        self.tag = ""
+        self.text = ""
+        self._depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        if self._depth:
+            if tag not in VOID:
+                self._depth += 1
+        elif ("id", self.element_id) in attrs:
+            self.found += 1
+            self.tag = tag
+            self._depth = 1 if tag not in VOID else 0
+
+    def handle_endtag(self, tag):
+        if self._depth and tag not in VOID:
+            self._depth -= 1
+
+    def handle_data(self, data):
+        if self._depth:
+            self.text += data
+
+
+def element(content: str, element_id: str) -> ElementText:
+    parser = ElementText(element_id)
+    parser.feed(content)
+    return parser
+
+
+def words(html_or_text: str) -> str:
+    return " ".join(unescape(strip_tags(html_or_text)).split())
+
+
+@needs_seeds
+def test_every_checklist_step_of_every_seed_has_its_anchor_on_the_page(responder_client, db):
+    """A checklist step (StepRun.position) links to `<scenario>--step-<n>` on its runbook
+    version's page; that element is the step (its list item, or the code block it runs)."""
+    checked = 0
+    for version in import_seeds():
+        content = responder_client.get(version.get_absolute_url()).content.decode()
+        ids = page_text(content.encode()).ids
+        assert len(ids) == len(set(ids)), version.filename
+        for scenario in version.scenarios.select_related("version"):
+            url_of = step_urls(scenario)
+            for position, step in enumerate(checklist_steps(scenario.node)):
+                url = url_of(position)
+                assert url.startswith(version.get_absolute_url() + "#")
+                found = element(content, url.split("#", 1)[1])
+                assert found.found == 1, (version.filename, scenario.title, position)
+                text = words(found.text)
+                if step["text"] == "Run:" and step["code"]:
+                    assert found.tag == "div"
+                    assert words(step["code"][0]["content"])[:40] in text
+                else:
+                    assert found.tag in ("li", "span")
+                    assert words(str(inline(step["text"])))[:60] in text or found.tag == "span"
+                checked += 1
+    assert checked > 50
+    print(f"\n{checked} checklist steps of the seeds linked to their own anchor")
+
+
+def test_step_anchor_is_the_scenario_anchor_and_position(sample):
+    scenario = sample.scenarios.first()
+    assert step_urls(scenario)(0) == f"{sample.get_absolute_url()}#{scenario.anchor}--step-1"

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from incidents.models import Role, Status, TimelineEvent
 from incidents.reviews.models import PostIncidentReview, ReviewTimelineEntry
+from incidents.templatetags.incident_tags import duration
 
 Kind = TimelineEvent.Kind
 
@@ -143,19 +144,8 @@ def _seconds(value: float) -> str:
 
 
 def human_duration(value: timedelta | None) -> str:
-    if value is None:
-        return "—"
-    seconds = int(abs(value.total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
+    """The console's compact duration (45s, 12m, 3h 05m, 2d 4h); a dash when there is none."""
+    return duration(value) if value is not None else "—"
 
 
 @dataclass

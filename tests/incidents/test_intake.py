@@ -6,9 +6,10 @@ from __future__ import annotations
 import copy
 import json
 import threading
-import time
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.db import connections
 from django.utils import timezone
 
@@ -142,16 +143,16 @@ def test_rate_limit_answers_429_with_retry_after(client, db):
 
     cache.clear()
     integration, token = make_integration(kind="generic", rate_limit_per_minute=3)
-    # The budget is per clock minute: start well inside one, so all six posts share it.
-    if time.time() % 60 > 50:
-        time.sleep(61 - time.time() % 60)
-    answers = [post(client, integration, token, {"title": f"t{n}"}).status_code for n in range(5)]
+    # The budget is per clock minute: the clock stands at 20 s past a minute, so all six posts
+    # share one budget and the next one starts 40 s later.
+    with time_machine.travel(datetime(2026, 3, 2, 9, 41, 20, tzinfo=UTC), tick=False):
+        answers = [
+            post(client, integration, token, {"title": f"t{n}"}).status_code for n in range(5)
+        ]
+        limited = post(client, integration, token, {"title": "again"})
     assert answers[:3] == [202, 202, 202] and answers[3:] == [429, 429]
-    before = time.time()
-    limited = post(client, integration, token, {"title": "again"})
-    after = time.time()
     # Retry-After: the seconds left in this minute, when the budget starts again.
-    assert int(60 - after % 60) <= int(limited["Retry-After"]) <= int(60 - before % 60) + 1
+    assert limited["Retry-After"] == "40"
     assert "3 deliveries a minute" in limited.json()["error"]
     assert InboundEvent.objects.count() == 3
 

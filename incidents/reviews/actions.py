@@ -125,21 +125,19 @@ def save_review(
 
 
 def submit_for_review(review: PostIncidentReview, *, by: AbstractBaseUser) -> None:
-    with transaction.atomic():
-        current = _editable(review)
-        if current.state == State.IN_REVIEW:
-            raise ActionError("The review is already in review.")
-        current.state = State.IN_REVIEW
-        current.save(update_fields=["state"])
-    review.refresh_from_db()
+    _move(review, State.IN_REVIEW, "The review is already in review.")
 
 
 def back_to_draft(review: PostIncidentReview, *, by: AbstractBaseUser) -> None:
+    _move(review, State.DRAFT, "The review is already a draft.")
+
+
+def _move(review: PostIncidentReview, state: str, already: str) -> None:
     with transaction.atomic():
         current = _editable(review)
-        if current.state == State.DRAFT:
-            raise ActionError("The review is already a draft.")
-        current.state = State.DRAFT
+        if current.state == state:
+            raise ActionError(already)
+        current.state = state
         current.save(update_fields=["state"])
     review.refresh_from_db()
 

@@ -92,18 +92,13 @@ def publish_update(
 def on_incident_event(sender, event: TimelineEvent, **kwargs) -> None:
     """Keep the cadence in step with the incident (inside the event's transaction)."""
     incident = event.incident
-    if event.kind == Kind.DECLARED:
+    if event.kind in (Kind.DECLARED, Kind.REOPENED):
         UpdateCadence.objects.update_or_create(
             incident=incident,
             defaults={"due_at": event.at + cadence_for(incident.severity), "reminded_at": None},
         )
     elif event.kind == Kind.RESOLVED:
         UpdateCadence.objects.filter(incident=incident).update(due_at=None)
-    elif event.kind == Kind.REOPENED:
-        UpdateCadence.objects.update_or_create(
-            incident=incident,
-            defaults={"due_at": event.at + cadence_for(incident.severity), "reminded_at": None},
-        )
     elif event.kind == Kind.SEVERITY_CHANGED:
         # The new severity's cadence counts from the last update (or the declaration).
         cadence = UpdateCadence.objects.filter(incident=incident, due_at__isnull=False).first()

@@ -186,6 +186,11 @@ CELERY_BEAT_SCHEDULE = {
         "kwargs": {"older_than_seconds": 2},
         "options": {"expires": 10.0},
     },
+    # Used one-time form tokens (console/formtoken.py) older than a resend could be.
+    "prune-form-tokens": {
+        "task": "console.tasks.prune_form_tokens",
+        "schedule": 6 * 3600.0,
+    },
 }
 
 # Auth -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from console.formtoken import one_time_form
 from incidents.actions import ActionError
 from incidents.models import Incident
 from incidents.permissions import get_incident_for_user
@@ -62,6 +63,7 @@ def _step(request: HttpRequest, pk: int, step_id: int) -> tuple[Incident, StepRu
 
 @login_required
 @require_POST
+@one_time_form
 def attach(request: HttpRequest, pk: int) -> HttpResponse:
     incident = get_incident_for_user(request, pk, PERM)
     scenario_id = request.POST.get("scenario", "")
@@ -126,6 +128,7 @@ def skip_step(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@one_time_form
 def annotate_step(request: HttpRequest, pk: int, step_id: int) -> HttpResponse:
     incident, step = _step(request, pk, step_id)
     text = request.POST.get("text", "").strip()

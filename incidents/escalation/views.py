@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from console.formtoken import one_time_form
 from incidents.actions import ActionError
 from incidents.escalation import engine, policies
 from incidents.escalation.forms import (
@@ -210,6 +211,7 @@ def on_call(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
+@one_time_form
 def rotation_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     if pk is None:
         require_perm(request, "incidents.add_oncallrotation")
@@ -244,6 +246,7 @@ def rotation_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 @login_required
 @require_POST
+@one_time_form
 def override_add(request: HttpRequest, pk: int) -> HttpResponse:
     require_perm(request, "incidents.change_oncallrotation")
     rotation = get_object_or_404(OnCallRotation, pk=pk)

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from console.formtoken import one_time_form
 from console.htmx import wants_part
 from incidents.actions import ActionError
 from incidents.forms import responders
@@ -212,6 +213,7 @@ def review_state(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@one_time_form
 def action_item_add(request: HttpRequest, pk: int) -> HttpResponse:
     review = get_review_for_user(request, pk, "incidents.change_postincidentreview")
     form = ActionItemForm(request.POST)

@@ -8,6 +8,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from console.formtoken import one_time_form
 from console.htmx import wants_part
 from console.queue import enqueue
 from incidents.models import Service, Severity
@@ -62,6 +63,7 @@ class BulkExportForm(forms.Form):
 
 
 @login_required
+@one_time_form
 def bulk_export(request: HttpRequest) -> HttpResponse:
     require_perm(request, "incidents.export_reviews")
     form = BulkExportForm(request.POST or None)

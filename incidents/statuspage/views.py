@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from console.formtoken import one_time_form
 from incidents.actions import ActionError
 from incidents.models import Incident, Service
 from incidents.permissions import get_incident_for_user, require_perm
@@ -134,6 +135,7 @@ def compose(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@one_time_form
 def publish(request: HttpRequest, pk: int) -> HttpResponse:
     incident = get_incident_for_user(request, pk)
     _require_publisher(request, incident)
@@ -213,6 +215,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@one_time_form
 def template_new(request: HttpRequest) -> HttpResponse:
     require_perm(request, "incidents.add_commstemplate")
     form = CommsTemplateForm(request.POST or None)

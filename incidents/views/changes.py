@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from console.formtoken import one_time_form
 from incidents import actions
 from incidents.forms import AcknowledgeForm, NoteForm, RoleForm, SeverityForm, StatusForm
 from incidents.models import Incident, Status, TimelineEvent
@@ -41,6 +42,7 @@ def _form_errors(form: Form) -> str:
 
 @login_required
 @require_POST
+@one_time_form
 def add_note(request: HttpRequest, pk: int) -> HttpResponse:
     incident = get_incident_for_user(request, pk, "incidents.declare_incident")
     form = NoteForm(request.POST)

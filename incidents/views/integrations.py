@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from console.formtoken import one_time_form
 from console.switches import posted_switch, refuse
 from incidents.intake.models import (
     Alert,
@@ -232,6 +233,7 @@ def token_page(
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@one_time_form
 def integration_new(request: HttpRequest) -> HttpResponse:
     require_perm(request, "incidents.add_integration")
     form = IntegrationForm(request.POST or None)

@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
+from console.formtoken import one_time_form
 from console.htmx import wants_part
 from incidents import actions
 from incidents.forms import DeclareForm, IncidentFilterForm
@@ -70,6 +71,7 @@ def incident_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@one_time_form
 def declare(request: HttpRequest) -> HttpResponse:
     require_perm(request, "incidents.declare_incident")
     form = DeclareForm(request.POST or None)

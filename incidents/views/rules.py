@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from console.formtoken import one_time_form
 from console.switches import posted_switch, refuse
 from incidents.intake.models import Integration, RoutingRule
 from incidents.intake.routing import OPS, validate_conditions
@@ -233,6 +234,7 @@ def rule_form_page(request: HttpRequest, form: RuleForm, rule: RoutingRule | Non
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@one_time_form
 def rule_new(request: HttpRequest) -> HttpResponse:
     require_perm(request, "incidents.add_routingrule")
     form = RuleForm(request.POST or None)

@@ -65,6 +65,68 @@
     if (form.hasAttribute("data-reset-on-success")) { form.reset(); }
   });
 
+  // --- One intent, one submission. A form's submit buttons are disabled while its request is
+  // in flight (htmx) or while the page navigates away (a plain post); the server's one-time
+  // token (console/formtoken.py) catches whatever gets through. A form that stays on the page
+  // after a success gets a new token for the next intent.
+  function submitButtons(form) {
+    return form.querySelectorAll("button[type=submit], button:not([type]), input[type=submit]");
+  }
+  function setBusy(form, busy) {
+    submitButtons(form).forEach(function (b) {
+      b.disabled = busy;
+      if (busy) { b.setAttribute("aria-busy", "true"); } else { b.removeAttribute("aria-busy"); }
+    });
+    if (busy) { form.dataset.inFlight = "1"; } else { delete form.dataset.inFlight; }
+  }
+  function renewToken(form) {
+    var input = form.querySelector("input[name=form_token]");
+    if (!input) { return; }
+    var bytes = new Uint8Array(18);
+    crypto.getRandomValues(bytes);
+    var token = btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    input.value = token;
+    input.defaultValue = token;  // form.reset() keeps the new one
+  }
+  function formOf(elt) {
+    if (!elt) { return null; }
+    return elt.tagName === "FORM" ? elt : (elt.closest ? elt.closest("form") : null);
+  }
+  function isHtmxForm(form) {
+    return form.hasAttribute("hx-post") || form.hasAttribute("hx-put") || form.hasAttribute("hx-delete");
+  }
+  // Capture phase: runs before htmx's own submit handler, so a second submit is stopped
+  // before it becomes a request.
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post") { return; }
+    if (form.dataset.inFlight) {
+      evt.preventDefault();
+      evt.stopImmediatePropagation();
+      return;
+    }
+    if (isHtmxForm(form)) { return; }  // htmx:beforeRequest marks it
+    form.dataset.inFlight = "1";
+    // After this event: the form's data (with the clicked button's value) is taken first.
+    setTimeout(function () {
+      if (evt.defaultPrevented) { delete form.dataset.inFlight; } else { setBusy(form, true); }
+    }, 0);
+  }, true);
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var form = formOf(evt.detail.elt);
+    if (form && evt.detail.requestConfig && evt.detail.requestConfig.verb !== "get") { setBusy(form, true); }
+  });
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var form = formOf(evt.detail.elt);
+    if (!form || !form.dataset.inFlight) { return; }
+    setBusy(form, false);
+    if (evt.detail.successful) { renewToken(form); }
+  });
+  // A page shown again from the back/forward cache must not keep its buttons disabled.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-in-flight]").forEach(function (form) { setBusy(form, false); });
+  });
+
   // Ctrl+Enter / Cmd+Enter adds the note.
   document.addEventListener("keydown", function (evt) {
     if (evt.key === "Enter" && (evt.ctrlKey || evt.metaKey) && evt.target.tagName === "TEXTAREA" && evt.target.form) {

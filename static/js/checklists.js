@@ -1,7 +1,7 @@
 // The incident page's Runbooks panel (#checklists) through the live refresh.
 //
-// console.js refuses an out-of-band swap of any panel holding the focus, so nothing being typed
-// is lost. For this panel that would be too much: after ticking a step the focus sits on its
+// console.js refuses an out-of-band swap of a focused panel with unsaved typing, so nothing
+// being typed is lost. For this panel that would be too much: after ticking a step the focus sits on its
 // button, and the panel would never show the tick. So here, after console.js has decided
 // (listening on window runs after its listener on document):
 //  - a focused button or drawer is not typing: the panel swaps and the focus comes back;

@@ -10,12 +10,95 @@
     }
   });
 
-  // --- Never replace a panel the user is typing or choosing in.
+  // --- Live refresh never loses what is typed, and never leaves a panel stale.
+  // A field is unsaved when its value differs from what the server rendered (a successful
+  // submission makes its values the new baseline). A panel with unsaved typing that holds the
+  // focus is not replaced; it is fetched again once the focus leaves it, and then (like any
+  // panel with unsaved values) replaced with the typed values carried over. A panel whose focus
+  // is only on a button (Acknowledge, Update status) or an unchanged field is replaced at once.
+  var FIELDS = "input, textarea, select";
+  function isField(el) {
+    return el.matches && el.matches(FIELDS) && ["hidden", "submit", "button", "file", "reset"].indexOf(el.type) < 0;
+  }
+  function isUnsaved(el) {
+    if (!isField(el)) { return false; }
+    if (el.type === "checkbox" || el.type === "radio") { return el.checked !== el.defaultChecked; }
+    if (el.tagName === "SELECT") {
+      var options = Array.prototype.slice.call(el.options);
+      if (el.multiple) { return options.some(function (o) { return o.selected !== o.defaultSelected; }); }
+      var initial = options.findIndex(function (o) { return o.defaultSelected; });
+      return el.selectedIndex !== (initial < 0 ? 0 : initial);
+    }
+    return el.value !== el.defaultValue;
+  }
+  function markSaved(form) {
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!isField(el)) { return; }
+      if (el.type === "checkbox" || el.type === "radio") { el.defaultChecked = el.checked; }
+      else if (el.tagName === "SELECT") { Array.prototype.forEach.call(el.options, function (o) { o.defaultSelected = o.selected; }); }
+      else { el.defaultValue = el.value; }
+    });
+  }
+  function fieldKey(el) {
+    if (el.id) { return "#" + el.id; }
+    var form = el.form || (el.closest && el.closest("form"));
+    return (form ? (form.id || form.getAttribute("action") || "") : "") + "|" + el.name + "|" + (el.type === "radio" || el.type === "checkbox" ? el.value : "");
+  }
+  function unsavedFields(panel) {
+    return Array.prototype.filter.call(panel.querySelectorAll(FIELDS), isUnsaved);
+  }
+  function carryOver(fields, fresh) {
+    if (!fields.length) { return; }
+    var byKey = {};
+    fields.forEach(function (el) { byKey[fieldKey(el)] = el; });
+    fresh.querySelectorAll(FIELDS).forEach(function (el) {
+      var old = byKey[fieldKey(el)];
+      if (!old) { return; }
+      if (el.type === "checkbox" || el.type === "radio") { el.checked = old.checked; }
+      else if (el.tagName === "SELECT") {
+        Array.prototype.forEach.call(el.options, function (o) {
+          var same = Array.prototype.find.call(old.options, function (p) { return p.value === o.value; });
+          if (same) { o.selected = same.selected; }
+        });
+      } else { el.value = old.value; }
+    });
+  }
+  var stalePanels = {};
+  var refocusId = null;
   document.addEventListener("htmx:oobBeforeSwap", function (evt) {
     var target = evt.detail.target;
-    if (target && target.contains(document.activeElement) && document.activeElement !== document.body) {
+    var fresh = evt.detail.fragment;
+    if (!target || !target.querySelectorAll) { return; }
+    var active = document.activeElement;
+    var focused = active && active !== document.body && target.contains(active);
+    var unsaved = unsavedFields(target);
+    if (focused && unsaved.length) {
       evt.detail.shouldSwap = false;
+      if (target.id) { stalePanels[target.id] = true; }
+      return;
     }
+    if (fresh && fresh.querySelectorAll) { carryOver(unsaved, fresh); }
+    if (focused && active.id) { refocusId = active.id; }
+  });
+  document.addEventListener("htmx:oobAfterSwap", function () {
+    if (!refocusId) { return; }
+    var el = document.getElementById(refocusId);
+    refocusId = null;
+    if (el && document.activeElement !== el && !el.disabled) { el.focus({ preventScroll: true }); }
+  });
+  // The poll alone would answer 304 (the page already has the newest event), so a panel left
+  // stale is fetched again, in full, once the focus leaves it.
+  document.addEventListener("focusout", function (evt) {
+    var panel = null;
+    Object.keys(stalePanels).forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el && el.contains(evt.target)) { panel = el; }
+    });
+    if (!panel || (evt.relatedTarget && panel.contains(evt.relatedTarget))) { return; }
+    delete stalePanels[panel.id];
+    var live = document.getElementById("timeline-live");
+    if (live) { live.dataset.etag = ""; }
+    if (window.htmx) { htmx.trigger(document.body, "incident-changed"); }
   });
 
   // --- Drafts: what is typed into a form with data-draft-key survives reloads and failures.
@@ -120,7 +203,7 @@
     var form = formOf(evt.detail.elt);
     if (!form || !form.dataset.inFlight) { return; }
     setBusy(form, false);
-    if (evt.detail.successful) { renewToken(form); }
+    if (evt.detail.successful) { renewToken(form); markSaved(form); }
   });
   // A page shown again from the back/forward cache must not keep its buttons disabled.
   window.addEventListener("pageshow", function () {

@@ -249,6 +249,23 @@
     document.querySelectorAll("#toasts .toast").forEach(function (el) { dismissLater(el, 8000); });
   });
 
+  // --- The top bar's menu (narrow screens; phone.css hides the toggle on wide ones).
+  document.addEventListener("DOMContentLoaded", function () {
+    var toggle = document.querySelector(".topbar .nav-toggle");
+    var bar = toggle && toggle.closest(".topbar");
+    if (!bar) { return; }
+    bar.classList.add("has-menu");
+    toggle.hidden = false;
+    function setOpen(open) {
+      bar.classList.toggle("is-open", open);
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    }
+    toggle.addEventListener("click", function () { setOpen(!bar.classList.contains("is-open")); });
+    document.addEventListener("keydown", function (evt) {
+      if (evt.key === "Escape" && bar.classList.contains("is-open")) { setOpen(false); toggle.focus(); }
+    });
+  });
+
   // --- Clocks tick in the browser between polls.
   function fmt(seconds) {
     seconds = Math.max(0, Math.floor(seconds));

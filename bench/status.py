@@ -1,7 +1,7 @@
 """The public status page under load: /status.json and /status/ through gunicorn.
 
     apt-get install -y wrk
-    .venv/bin/python bench/status.py                        # SQLite + local-memory cache
+    .venv/bin/python bench/status.py                        # SQLite + the embedded file cache
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/console_bench \
     REDIS_URL=redis://127.0.0.1:6379/8 .venv/bin/python bench/status.py
 
@@ -122,7 +122,7 @@ def main() -> None:
         server.wait(timeout=10)
         shutil.rmtree(var_dir, ignore_errors=True)
     database = "PostgreSQL" if env.get("DATABASE_URL") else "SQLite"
-    cache = "Redis cache" if env.get("REDIS_URL") else "local-memory cache"
+    cache = "Redis cache" if env.get("REDIS_URL") else "embedded file cache"
     print(
         f"{database}, {cache}, gunicorn 2 gthread workers x 4 threads, wrk -t2 "
         f"-c{args.connections} -d{args.seconds}s\n"

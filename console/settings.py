@@ -1,8 +1,9 @@
 """Settings for the incident console, read from the environment.
 
 With no environment at all the console runs on the embedded defaults: SQLite under var/,
-Kombu's filesystem broker under var/ and the local-memory cache. DATABASE_URL and REDIS_URL
-switch to PostgreSQL and Redis. Malformed values stop start-up (see console/env.py).
+Kombu's filesystem broker under var/ and a file cache under var/cache/ shared by every
+process. DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis. Malformed values stop
+start-up (see console/env.py).
 """
 
 from __future__ import annotations
@@ -122,7 +123,15 @@ if REDIS_URL:
         "visibility_timeout": int(timedelta(days=2).total_seconds()),
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Shared by every process of `make run` (gunicorn workers, worker, beat): a per-process
+    # cache kept the status page stale in the workers that missed a version bump.
+    CACHES = {
+        "default": {
+            "BACKEND": "console.filecache.SharedFileCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 5000},
+        }
+    }
     BROKER_DIR = VAR_DIR / "broker"
     # The filesystem transport needs its folders before the first publish or poll.
     (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)

@@ -35,3 +35,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # instead of "database table is locked".
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-database.sqlite3")}  # noqa: F405
+
+# The embedded file cache: a fresh folder per test run, so nothing from an earlier run is hit.
+if CACHES["default"]["BACKEND"] == "console.filecache.SharedFileCache":  # noqa: F405
+    import atexit
+    import shutil
+    import tempfile
+
+    CACHES["default"]["LOCATION"] = tempfile.mkdtemp(prefix="console-test-cache-")  # noqa: F405
+    atexit.register(shutil.rmtree, CACHES["default"]["LOCATION"], True)  # noqa: F405

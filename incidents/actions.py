@@ -79,7 +79,10 @@ def declare_incident(
     services: Iterable[Service] = (),
     at: datetime | None = None,
     dedup_key: str | None = None,
+    commander: AbstractBaseUser | None = None,
 ) -> Incident:
+    """A person declaring passes `commander` (themselves unless they picked someone): the
+    incident starts with an Incident Commander, named in the one `declared` event."""
     at = at or timezone.now()
     severity = Severity(severity)
     with transaction.atomic():
@@ -95,14 +98,17 @@ def declare_incident(
         )
         services = list(services)
         incident.services.set(services)
-        record(
-            incident,
-            Kind.DECLARED,
-            declared_by,
-            text=title,
-            data={"severity": severity.value, "services": [s.name for s in services]},
-            at=at,
-        )
+        data = {"severity": severity.value, "services": [s.name for s in services]}
+        if commander is not None:
+            RoleAssignment.objects.create(
+                incident=incident,
+                role=Role.COMMANDER,
+                user=commander,
+                assigned_by=declared_by,
+                started_at=at,
+            )
+            data["commander"] = commander.get_username()
+        record(incident, Kind.DECLARED, declared_by, text=title, data=data, at=at)
     return incident
 
 
@@ -234,6 +240,25 @@ def assign_role(
             incident=current, role=role, user=user, assigned_by=by, started_at=at
         )
         return record(current, kind, by, data=data, at=at)
+
+
+def take_command(
+    incident: Incident, *, by: AbstractBaseUser, at: datetime | None = None
+) -> TimelineEvent:
+    """Anyone on the team becomes Incident Commander of an open incident that has none."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        current = _locked(incident)
+        if current.status == Status.RESOLVED:
+            raise ActionError("The incident is resolved; reopen it first.")
+        holder = _current_holder(current, Role.COMMANDER)
+        if holder is not None:
+            raise ActionError(f"{holder.user.get_username()} is already Incident Commander.")
+        RoleAssignment.objects.create(
+            incident=current, role=Role.COMMANDER, user=by, assigned_by=by, started_at=at
+        )
+        data = {"role": Role.COMMANDER.value, "to": by.get_username(), "taken": True}
+        return record(current, Kind.ROLE_ASSIGNED, by, data=data, at=at)
 
 
 def unassign_role(incident: Incident, *, role: str, by: AbstractBaseUser) -> TimelineEvent:

@@ -30,6 +30,10 @@ class DeclareForm(forms.ModelForm):
     services = forms.ModelMultipleChoiceField(
         queryset=Service.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
+    # Blank: the declarer commands. Anyone else who can hold a role may be named instead.
+    commander = forms.ModelChoiceField(
+        queryset=responders(), required=False, empty_label="Me", label="Incident Commander"
+    )
 
     class Meta:
         model = Incident

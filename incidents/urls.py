@@ -82,6 +82,7 @@ urlpatterns = [
     path("<int:pk>/status/", changes.change_status, name="change_status"),
     path("<int:pk>/severity/", changes.change_severity, name="change_severity"),
     path("<int:pk>/roles/", changes.assign_role, name="assign_role"),
+    path("<int:pk>/take-command/", changes.take_command, name="take_command"),
     path("<int:pk>/checklists/", checklists.attach, name="checklist_attach"),
     path(
         "<int:pk>/checklists/steps/<int:step_id>/done/",

@@ -146,3 +146,14 @@ def toggle_pin(request: HttpRequest, pk: int, event_id: int) -> HttpResponse:
     except actions.ActionError as exc:
         return _refused(request, incident, str(exc))
     return _changed(request, incident)
+
+
+@login_required
+@require_POST
+def take_command(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = get_incident_for_user(request, pk, "incidents.declare_incident")
+    try:
+        actions.take_command(incident, by=request.user)
+    except actions.ActionError as exc:
+        return _refused(request, incident, str(exc))
+    return _changed(request, incident, "You are Incident Commander.")

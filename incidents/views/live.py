@@ -86,6 +86,8 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
     }
     communicator = current_roles.get(Role.COMMUNICATOR.value)
     escalation = escalation_panel(incident, now)
+    checklists = checklist_panel(incident, services=[s.name for s in services])
+    comms = comms_panel(incident, now)
     return {
         "incident": incident,
         "services": services,
@@ -110,11 +112,18 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         # One query for every person picker on the page (roles, acknowledge on behalf).
         "people": list(responders()) if can["assign_roles"] or can["ack_for_others"] else [],
         # Runs, steps, step notes and suggestions: four queries however many runs and steps.
-        "checklists": checklist_panel(incident, services=[s.name for s in services]),
+        "checklists": checklists,
+        # The header's "who is in charge, what next" line (no query: from the panels above).
+        "commander": current_roles.get(Role.COMMANDER.value),
+        "communicator": communicator,
+        "next_step": next(
+            (sv.step for rv in checklists.runs for sv in rv.steps if sv.step.state == "pending"),
+            None,
+        ),
         # The alerts that opened or joined the incident: one query however many.
         "alerts": alerts_panel(incident),
         # Status updates: the due time and the latest published ones (two queries).
-        "comms": comms_panel(incident, now),
+        "comms": comms,
         # Whether this user may publish now (no query: roles above, permissions cached); the
         # poll offers the editor to someone just made Communicator.
         "su_may_publish": may_publish(

@@ -84,6 +84,7 @@ def declare(request: HttpRequest) -> HttpResponse:
                 customer_impact=form.cleaned_data["customer_impact"],
                 services=form.cleaned_data["services"],
                 declared_by=request.user,
+                commander=form.cleaned_data["commander"] or request.user,
             )
             if not schedule_ack_check(incident):
                 messages.warning(request, BROKER_DOWN_NOTE)

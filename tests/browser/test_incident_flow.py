@@ -1,4 +1,4 @@
-"""A responder declares and notes; a lead in another browser assigns the commander; the
+"""A responder declares (and commands) and notes; a lead in another browser takes command; the
 responder's page shows it without a reload."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_declare_note_and_live_role_assignment(
         expect(page.locator("#note-text")).to_have_value("")
         assert TimelineEvent.objects.filter(kind="note_added", incident=incident).count() == 1
 
-        # A lead, in a second browser, assigns the commander.
+        # The declarer commands; a lead, in a second browser, takes over as commander.
         lead_page = leo.new_page()
         log_in(lead_page, base, lead.username, PASSWORD)
         lead_page.goto(f"{base}/incidents/{incident.pk}/")
@@ -71,7 +71,8 @@ def test_declare_note_and_live_role_assignment(
 
         # Within 5 s the responder's page shows it on the timeline and in the roles panel.
         expect(page.locator("#timeline-live")).to_contain_text(
-            f"assigned {lead.username} as Incident Commander", timeout=5_500
+            f"handed Incident Commander from {responder.username} to {lead.username}",
+            timeout=5_500,
         )
         expect(page.locator(".role[data-role=commander] .role-holder")).to_contain_text(
             lead.username

@@ -39,6 +39,7 @@ MATRIX = [
     ("post", "/incidents/{pk}/acknowledge/", {}, RESPOND),
     ("post", "/incidents/{pk}/severity/", {"severity": "P0"}, LEADS_ONLY),
     ("post", "/incidents/{pk}/roles/", {"role": "scribe", "user": "{lead_pk}"}, LEADS_ONLY),
+    ("post", "/incidents/{pk}/take-command/", {}, RESPOND),
     ("post", "/incidents/{pk}/status/", {"status": "resolved"}, LEADS_ONLY),
     # Status updates: the communicator (none here) or whoever may publish for any incident.
     ("get", "/incidents/{pk}/status-updates/compose/", None, LEAD_PAGES),

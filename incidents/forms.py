@@ -90,6 +90,20 @@ class NoteForm(forms.Form):
 class StatusForm(forms.Form):
     status = forms.ChoiceField(choices=Status.choices)
     note = forms.CharField(max_length=2000, required=False)
+    # The final public update published with a resolve (incidents/statuspage/final.py).
+    final_update = forms.BooleanField(required=False)
+    final_title = forms.CharField(max_length=200, required=False)
+    final_body = forms.CharField(max_length=5000, required=False)
+    final_template = forms.IntegerField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("final_update") and data.get("status") == Status.RESOLVED:
+            if not (data.get("final_title") or "").strip():
+                self.add_error("final_title", "The final update needs a public title.")
+            if not (data.get("final_body") or "").strip():
+                self.add_error("final_body", "The final update needs a message.")
+        return data
 
 
 class SeverityForm(forms.Form):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,6 +17,9 @@ from incidents import actions
 from incidents.forms import AcknowledgeForm, NoteForm, RoleForm, SeverityForm, StatusForm
 from incidents.models import Incident, Status, TimelineEvent
 from incidents.permissions import get_incident_for_user, require_perm
+from incidents.statuspage.actions import may_publish
+from incidents.statuspage.final import resolve_with_final_update
+from incidents.statuspage.models import CommsTemplate
 from incidents.views.live import live_context
 
 
@@ -89,10 +93,28 @@ def change_status(request: HttpRequest, pk: int) -> HttpResponse:
     to = form.cleaned_data["status"]
     if Status.RESOLVED in (to, incident.status):
         require_perm(request, "incidents.resolve_incident")
+    final = to == Status.RESOLVED and form.cleaned_data["final_update"]
+    if final and not may_publish(request.user, incident):
+        raise PermissionDenied("You may resolve, but not publish the final public update.")
     try:
-        actions.change_status(incident, to=to, by=request.user, note=form.cleaned_data["note"])
+        if final:
+            template_id = form.cleaned_data["final_template"]
+            resolve_with_final_update(
+                incident,
+                by=request.user,
+                note=form.cleaned_data["note"],
+                title=form.cleaned_data["final_title"],
+                body=form.cleaned_data["final_body"],
+                template=CommsTemplate.objects.filter(pk=template_id).first()
+                if template_id
+                else None,
+            )
+        else:
+            actions.change_status(incident, to=to, by=request.user, note=form.cleaned_data["note"])
     except actions.ActionError as exc:
         return _refused(request, incident, str(exc))
+    if final:
+        return _changed(request, incident, "Resolved; the final update is on the status page.")
     return _changed(request, incident, f"Status is now {Status(to).label.lower()}.")
 
 

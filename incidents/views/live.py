@@ -32,6 +32,7 @@ from incidents.models import (
 )
 from incidents.permissions import require_perm
 from incidents.statuspage.actions import may_publish
+from incidents.statuspage.final import draft as final_draft
 from incidents.statuspage.views import comms_panel
 from incidents.views.integrations import alerts_panel
 from runbooks.checklists import checklist_panel
@@ -88,7 +89,14 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
     escalation = escalation_panel(incident, now)
     checklists = checklist_panel(incident, services=[s.name for s in services])
     comms = comms_panel(incident, now)
+    su_may_publish = may_publish(
+        user, incident, communicator_id=communicator.user_id if communicator else 0
+    )
     return {
+        # The final public update offered with the resolve, once something was published.
+        "final_update": final_draft(incident, comms["latest"], services, now)
+        if incident.is_open and can["resolve"] and su_may_publish and comms["latest"]
+        else None,
         "incident": incident,
         "services": services,
         "events": events,
@@ -126,9 +134,7 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         "comms": comms,
         # Whether this user may publish now (no query: roles above, permissions cached); the
         # poll offers the editor to someone just made Communicator.
-        "su_may_publish": may_publish(
-            user, incident, communicator_id=communicator.user_id if communicator else 0
-        ),
+        "su_may_publish": su_may_publish,
         # The escalation ladder, its pages and deliveries: three queries however many.
         "escalation": escalation,
     }

@@ -131,5 +131,9 @@ def test_demo_imports_the_seeds_when_present(db):
 
 def test_demo_falls_back_to_the_shipped_sample(db, tmp_path):
     lines = import_demo_runbooks(seeds=tmp_path / "nowhere")
-    assert lines == ["Runbook 'Sample runbook — web stack' v1: imported"]
+    # The scenarios the default routing rules attach ship beside the sample.
+    assert lines == [
+        "Runbook 'Sample runbook — alerts' v1: imported",
+        "Runbook 'Sample runbook — web stack' v1: imported",
+    ]
     assert Path(SAMPLE).exists()

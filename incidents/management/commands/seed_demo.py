@@ -116,8 +116,9 @@ class Command(BaseCommand):
         for line in ensure_on_call(people):
             self.stdout.write(line)
         probes_created = ensure_probes(services)
-        runbook_lines = import_demo_runbooks()
-        templates_created = accept_comms_templates(people["lead"])
+        imported: list = []
+        runbook_lines = import_demo_runbooks(created=imported)
+        templates_created = accept_comms_templates(people["lead"], imported)
 
         now = timezone.now()
         incidents_created = []
@@ -191,12 +192,16 @@ def ensure_public_components(services: dict[str, Service]) -> None:
         )
 
 
-def accept_comms_templates(by: AbstractBaseUser) -> int:
-    """Accept the comms-template proposals of the imported runbooks; returns how many."""
+def accept_comms_templates(by: AbstractBaseUser, versions: list) -> int:
+    """Accept the comms-template proposals of the runbook versions this run imported (the
+    demo's own); returns how many. Proposals of runbooks imported any other way, or left
+    pending by a person, stay for a person to decide: proposals are never accepted silently."""
     from runbooks.models import Proposal
 
     pending = Proposal.objects.filter(
-        kind=Proposal.Kind.COMMS_TEMPLATE, status=Proposal.Status.PROPOSED
+        kind=Proposal.Kind.COMMS_TEMPLATE,
+        status=Proposal.Status.PROPOSED,
+        version__in=[v.pk for v in versions],
     )
     accepted = 0
     for proposal in pending:
@@ -816,9 +821,12 @@ def ensure_demo_reviews(people: Team) -> int:
     return written
 
 
-def import_demo_runbooks(seeds: Path | None = None, samples: Path | None = None) -> list[str]:
+def import_demo_runbooks(
+    seeds: Path | None = None, samples: Path | None = None, created: list | None = None
+) -> list[str]:
     """The team's runbooks from ../shared/seeds when that folder exists (a checkout next to
-    it), else the short sample shipped with the console. Unchanged text adds no version."""
+    it), else the short sample shipped with the console. Unchanged text adds no version.
+    The versions this run created are appended to `created`."""
     seeds = seeds or settings.BASE_DIR.parent / "shared" / "seeds"
     samples = samples or settings.BASE_DIR / "runbooks" / "samples"
     files = sorted(seeds.glob("*.txt")) + sorted(seeds.glob("*.md")) if seeds.is_dir() else []
@@ -826,6 +834,8 @@ def import_demo_runbooks(seeds: Path | None = None, samples: Path | None = None)
     lines = []
     for path in files:
         result = import_runbook(path.read_bytes(), filename=path.name)
+        if result.created and created is not None:
+            created.append(result.version)
         state = "imported" if result.created else "unchanged"
         lines.append(f"Runbook {result.version.runbook.title!r} v{result.version.number}: {state}")
     return lines

@@ -86,6 +86,27 @@ class Probe(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("probes:detail", args=[self.pk])
 
+    @property
+    def target(self) -> str:
+        """What the probe reaches, in words, shown before a step's check runs. Connection
+        strings are named by their variable, never shown."""
+        c = self.config or {}
+        if self.kind == "http":
+            return f"{c.get('method', 'GET')} {c.get('url', '')}"
+        if self.kind in ("tcp", "tls"):
+            return f"{c.get('host', '')}:{c.get('port', '')}"
+        if self.kind == "dns":
+            return str(c.get("hostname", ""))
+        if self.kind == "postgres":
+            return f"PostgreSQL at ${c.get('dsn_env', 'DATABASE_URL')}"
+        if self.kind == "redis":
+            return f"Redis at ${c.get('url_env', 'REDIS_URL')}"
+        if self.kind == "stripe":
+            return f"Stripe API with ${c.get('api_key_env', 'STRIPE_SECRET_KEY')}"
+        if self.kind == "celery":
+            return f"Celery workers and queue {c.get('queue', 'celery')}"
+        return self.get_kind_display()
+
     def clean(self) -> None:
         from probes.checkers import CHECKERS
 

@@ -9,7 +9,9 @@ alone: a responder runs those by hand.
 
 Secrets never come from the runbook. A PostgreSQL, Redis or Stripe probe names the
 environment variable the console reads its connection from (`$DATABASE_URL` in the command
-is kept; a host written in the command falls back to the console's usual variable).
+is kept). A command bound to the console's own services must name them (no host, localhost,
+or the variable); one naming another host, or a placeholder host (`xxx.supabase.co`,
+`redis.example.com`, `[project]`), is left for a person.
 """
 
 from __future__ import annotations
@@ -158,6 +160,30 @@ def _placeholder(text: str) -> bool:
     return any(mark in text for mark in ("[", "]", "$", "{", "}", "<", ">"))
 
 
+# Hosts written for the reader to replace: RFC 2606/6761 names, runs of x (`xxx.supabase.co`),
+# "your-…"/"my-project" words. A check against one would test nothing real.
+PLACEHOLDER_HOST = re.compile(
+    r"(^|\.)(example\.(com|org|net)|example|invalid|test)$"
+    r"|(^|[.-])x{3,}([.-]|$)"
+    r"|(^|[.-])(your|my)-?(project|domain|host|app|company|org|server|db|redis)\b"
+    r"|project-?(ref|id|name)|placeholder|changeme|hostname"
+)
+
+
+def placeholder_host(host: str) -> bool:
+    host = host.strip().lower().rstrip(".")
+    return not host or _placeholder(host) or bool(PLACEHOLDER_HOST.search(host))
+
+
+def _url_host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
 # Options whose value is the next word; their values are read or skipped.
 CURL_VALUE_OPTIONS = {
     "-X",
@@ -239,6 +265,8 @@ def _curl(args: list[str], line: str) -> Recognised | None:
         index += 1
     if url is None or method not in ("GET", "HEAD") or _placeholder(url):
         return None
+    if placeholder_host(_url_host(url)):
+        return None
     config = _valid(
         "http", {"url": url, "method": method, "follow_redirects": follow, "verify_tls": verify}
     )
@@ -248,11 +276,29 @@ def _curl(args: list[str], line: str) -> Recognised | None:
 
 
 def _redis(args: list[str], line: str) -> Recognised | None:
+    """Bound to the console's own Redis (REDIS_URL) only when the command names it: no
+    host at all, `-u $VAR` (then that variable), or localhost. A command naming another host
+    (`-h cache.internal`, `-h $REDIS_HOST`) checks a server the console can't reach the same
+    way, and is left for a person."""
     positional: list[str] = []
+    env = "REDIS_URL"
     index = 0
     while index < len(args):
         word = args[index]
-        if word in ("-h", "-p", "-a", "-n", "-u", "--user", "--pass", "-s"):
+        value = args[index + 1] if index + 1 < len(args) else ""
+        if word == "-h":
+            if value.lower() not in ("localhost", "127.0.0.1", "::1"):
+                return None
+            index += 2
+            continue
+        if word == "-u":
+            match = ENV_WORD.match(value)
+            if not match:
+                return None  # a URL written out: another server, maybe with its password
+            env = match.group(1)
+            index += 2
+            continue
+        if word in ("-p", "-a", "-n", "--user", "--pass", "-s"):
             index += 2
             continue
         if not word.startswith("-"):
@@ -260,10 +306,10 @@ def _redis(args: list[str], line: str) -> Recognised | None:
         index += 1
     if not positional or positional[0].lower() not in READ_ONLY_REDIS:
         return None
-    config = _valid("redis", {"url_env": "REDIS_URL"})
+    config = _valid("redis", {"url_env": env})
     if config is None:
         return None
-    return Recognised("redis", config, line, "Redis PING and INFO (connection from REDIS_URL)")
+    return Recognised("redis", config, line, f"Redis PING and INFO (connection from {env})")
 
 
 def _psql(args: list[str], line: str) -> Recognised | None:
@@ -283,7 +329,13 @@ def _psql(args: list[str], line: str) -> Recognised | None:
             env = match.group(1) if match else env
             index += 2
             continue
-        if word in ("-h", "--host", "-U", "--username", "-p", "--port"):
+        if word in ("-h", "--host"):
+            # Another server than the one the console's variable points at: not bound.
+            if ENV_WORD.match(value) is None and value.lower() not in ("localhost", "127.0.0.1"):
+                return None
+            index += 2
+            continue
+        if word in ("-U", "--username", "-p", "--port"):
             index += 2
             continue
         match = ENV_WORD.match(word)

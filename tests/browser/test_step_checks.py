@@ -58,6 +58,8 @@ def test_accept_then_run_a_check_from_the_checklist(
             page.goto(f"{base}{incident.get_absolute_url()}")
             check = page.locator(f"#step-{step.pk}-check")
             expect(check).to_contain_text("HTTP check")
+            # What it will check, before it runs.
+            expect(check.locator(".cl-check-target")).to_contain_text("checks GET http://127.0.0.1")
 
             app.control.purge()
             with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False):

@@ -14,19 +14,20 @@ from tests.seeds import needs_seeds, seed_texts
     ("code", "kind", "expected"),
     [
         (
-            "curl -I https://status.example.org/api/health",
+            "curl -I https://status.acme-shop.io/api/health",
             "http",
-            {"url": "https://status.example.org/api/health", "method": "HEAD"},
+            {"url": "https://status.acme-shop.io/api/health", "method": "HEAD"},
         ),
-        ("curl -f https://example.org/health", "http", {"method": "GET"}),
-        ("curl -sSL https://example.org/health | jq '.'", "http", {"follow_redirects": True}),
+        ("curl -f https://api.acme-shop.io/health", "http", {"method": "GET"}),
+        ("curl -sSL https://api.acme-shop.io/health | jq '.'", "http", {"follow_redirects": True}),
         ("curl -k https://10.0.0.5/healthz", "http", {"verify_tls": False}),
-        ("redis-cli -h cache.internal -p 6379 ping", "redis", {"url_env": "REDIS_URL"}),
+        ("redis-cli -h localhost -p 6379 ping", "redis", {"url_env": "REDIS_URL"}),
+        ("redis-cli -u $CACHE_URL ping", "redis", {"url_env": "CACHE_URL"}),
         ("redis-cli INFO memory", "redis", {"url_env": "REDIS_URL"}),
         ('psql $DATABASE_URL -c "SELECT 1;"', "postgres", {"dsn_env": "DATABASE_URL"}),
         ('psql "${REPLICA_DSN}" -c "select 1"', "postgres", {"dsn_env": "REPLICA_DSN"}),
         ("stripe events list --limit 10", "stripe", {"api_key_env": "STRIPE_SECRET_KEY"}),
-        ("$ curl https://example.org/ping", "http", {"url": "https://example.org/ping"}),
+        ("$ curl https://acme-shop.io/ping", "http", {"url": "https://acme-shop.io/ping"}),
     ],
 )
 def test_read_only_checks_are_recognised(code, kind, expected):
@@ -48,6 +49,15 @@ def test_read_only_checks_are_recognised(code, kind, expected):
         'psql $DATABASE_URL -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity;"',
         'psql $DATABASE_URL -c "DELETE FROM sessions"',
         "redis-cli FLUSHALL",
+        # Placeholder hosts, and hosts that are not the console's own services.
+        "curl https://xxx.supabase.co/rest/v1/health",
+        "curl -f https://your-domain.com/api/health",
+        "curl -I https://status.example.org/api/health",
+        "redis-cli -h redis.example.com -p 6379 ping",
+        "redis-cli -h cache.internal -p 6379 ping",
+        "redis-cli -h $REDIS_HOST ping",
+        "redis-cli -u redis://:secret@cache.internal:6379 ping",
+        'psql -h db.internal -U app -c "SELECT 1;"',
         "stripe trigger payment_intent.succeeded",
         "stripe events resend evt_123",
         "kubectl rollout undo deployment/api",
@@ -114,5 +124,6 @@ def test_the_seeds_diagnosis_commands_become_checks():
                 visit(child)
 
         visit(tree)
-    # curl health checks, redis-cli ping, psql SELECT 1 / pg_stat_activity, stripe events list
-    assert set(kinds) == {"http", "redis", "postgres", "stripe"}
+    # curl health checks, psql SELECT 1 / pg_stat_activity, stripe events list. The seeds'
+    # redis-cli commands all name a placeholder host (redis.example.com): none is bound.
+    assert set(kinds) == {"http", "postgres", "stripe"}

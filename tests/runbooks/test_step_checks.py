@@ -66,13 +66,13 @@ def checked_run(health, incident, lead, responder):
 
 def test_import_proposes_the_checks_and_accepting_binds_them_once(db, lead):
     version = import_runbook(
-        runbook_text("https://status.example.org"), filename="cache.md", by=lead
+        runbook_text("https://status.acme-shop.io"), filename="cache.md", by=lead
     ).version
     proposal = version.proposals.get(kind=Proposal.Kind.STEP_CHECKS)
     checks = proposal.payload["checks"]
     assert [c["kind"] for c in checks] == ["http", "postgres"]
     assert checks[0]["steps"][0]["scenario"] == "Cache Down"
-    assert "curl -f https://status.example.org/health" in checks[0]["command"]
+    assert "curl -f https://status.acme-shop.io/health" in checks[0]["command"]
     assert not Probe.objects.exists()  # proposed, not created
 
     created = accept_checks(version, lead)
@@ -86,21 +86,21 @@ def test_import_proposes_the_checks_and_accepting_binds_them_once(db, lead):
 
     # A new version with the same commands proposes nothing more; a new command is proposed.
     again = import_runbook(
-        runbook_text("https://status.example.org", "\nChanged.\n"), filename="cache.md", by=lead
+        runbook_text("https://status.acme-shop.io", "\nChanged.\n"), filename="cache.md", by=lead
     )
     assert again.created and not again.version.proposals.filter(kind="step_checks").exists()
     extra = "4. Ping Redis:\n   ```bash\n   redis-cli ping\n   ```\n"
     third = import_runbook(
-        runbook_text("https://status.example.org", extra), filename="cache.md", by=lead
+        runbook_text("https://status.acme-shop.io", extra), filename="cache.md", by=lead
     ).version
     [check] = third.proposals.get(kind="step_checks").payload["checks"]
     assert check["kind"] == "redis"
 
 
 def test_a_probe_is_shared_by_runbooks_running_the_same_check(db, lead):
-    one = import_runbook(runbook_text("https://a.example.org"), filename="one.md").version
+    one = import_runbook(runbook_text("https://a.acme-shop.io"), filename="one.md").version
     two = import_runbook(
-        runbook_text("https://a.example.org").replace("Cache runbook", "Other"), filename="two.md"
+        runbook_text("https://a.acme-shop.io").replace("Cache runbook", "Other"), filename="two.md"
     ).version
     assert len(accept_checks(one, lead)) == 2
     assert accept_checks(two, lead) == []
@@ -109,7 +109,7 @@ def test_a_probe_is_shared_by_runbooks_running_the_same_check(db, lead):
 
 def test_accepting_and_dismissing_need_permissions(db, lead, responder):
     version = import_runbook(
-        runbook_text("https://status.example.org"), filename="cache.md", by=lead
+        runbook_text("https://status.acme-shop.io"), filename="cache.md", by=lead
     ).version
     proposal = version.proposals.get(kind="step_checks")
     for url in (

@@ -13,6 +13,7 @@ WORKDIR /app
 # WeasyPrint (review PDFs) draws text with Pango; the fonts are what the print stylesheet names.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+       fonts-noto-color-emoji \
     && rm -rf /var/lib/apt/lists/*
 
 # Dependencies first, in their own layer: a code change doesn't reinstall them.

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "console.middleware.ContentSecurityPolicyMiddleware",
+    "console.middleware.ConsoleNotFoundMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -294,7 +295,10 @@ INCIDENT_LIST_PAGE_SIZE = env_int("INCIDENT_LIST_PAGE_SIZE", 50, minimum=10)
 # Escalation ---------------------------------------------------------------------------------
 # Links in pages point here. Empty Slack/webhook settings turn that channel off: its
 # deliveries are recorded as skipped, with the reason.
-CONSOLE_BASE_URL = env_url("CONSOLE_BASE_URL") or "http://127.0.0.1:8000"
+# Links in pages and notifications. Unset, it follows the port `make run` serves on ($PORT).
+CONSOLE_BASE_URL = (
+    env_url("CONSOLE_BASE_URL") or f"http://127.0.0.1:{env_int('PORT', 8000, minimum=1)}"
+)
 SLACK_WEBHOOK_URL = env_url("SLACK_WEBHOOK_URL")
 ESCALATION_WEBHOOK_URL = env_url("ESCALATION_WEBHOOK_URL")
 ESCALATION_WEBHOOK_SECRET = env_str("ESCALATION_WEBHOOK_SECRET")

@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from console import views
+from console import login, views
 from incidents.intake import views as intake_views
 from incidents.statuspage import views_public as status_page
 
@@ -13,7 +13,7 @@ handler403 = "console.views.permission_denied"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="incidents:list"), name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", login.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("hooks/<slug:kind>/<str:token>/", intake_views.hook, name="hook"),

@@ -136,14 +136,34 @@ def to_json(document: dict) -> str:
 
 # --- Markdown -------------------------------------------------------------------------------
 
-_PUNCTUATION = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
+# What can start markup inside a line (CommonMark + GFM tables and strikethrough): emphasis,
+# code, links and images, raw HTML and autolinks, entities. Escaping only these keeps the text
+# readable as plain text too (`06:59`, `p95.`, `(EU)` stay as typed).
+_INLINE = re.compile(r"([\\`*_\[\]<>&|~])")
+# At the start of a line: headings, block quotes, list items, setext underlines, numbered lists.
+_LINE_START = re.compile(r"^([#>+=-]|\d{1,9}(?=[.)]))")
 EMPTY = "*Not written yet.*"
 
 
 def md_escape(text: str) -> str:
     """One line of user text as CommonMark inline content that renders as exactly that text:
-    every ASCII punctuation character backslash-escaped, whitespace runs folded."""
-    return _PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
+    the characters that could make markup are backslash-escaped, whitespace runs folded."""
+    escaped = _INLINE.sub(r"\\\1", " ".join(str(text).split()))
+    match = _LINE_START.match(escaped)
+    if match and match.group(1).isdigit():
+        # "1. " starts a list; "1\. " doesn't.
+        end = match.end()
+        return escaped[:end] + "\\" + escaped[end:]
+    if match:
+        return "\\" + escaped
+    return escaped
+
+
+def absolute(url: str) -> str:
+    """A console path as a full link, so the exported file works outside the console."""
+    if url.startswith("/"):
+        return settings.CONSOLE_BASE_URL.rstrip("/") + url
+    return url
 
 
 def md_block(text: str) -> str:
@@ -184,6 +204,7 @@ def to_markdown(doc: dict) -> str:
         f"- Resolved: {md_escape(_when(inc['resolved_at']))}",
         f"- Review: {md_escape(rev['state'].replace('_', ' '))}, revision {rev['revision']}"
         + (f", due {md_escape(_when(rev['due_at']))}" if rev["due_at"] else ", optional"),
+        f"- Incident: <{absolute(inc['url'])}>",
         "",
         "## Summary",
         "",
@@ -256,7 +277,7 @@ def to_markdown(doc: dict) -> str:
         what = md_escape(
             f"{f['outcome']}: {f['step']}" + (f" ({f['detail']})" if f["detail"] else "")
         )
-        lines.append(f"- {what}: [{where}](<{f['url']}>)")
+        lines.append(f"- {what}: [{where}](<{absolute(f['url'])}>)")
     return "\n".join(lines) + "\n"
 
 

@@ -117,6 +117,8 @@ class Command(BaseCommand):
     def handle(self, *args: object, host: str, port: int | None, **options: object) -> None:
         if port is None:
             port = env_int("PORT", 8000, minimum=1)
+        # The children's CONSOLE_BASE_URL (unless set) follows the port served (settings).
+        os.environ["PORT"] = str(port)
         self.stop_signals: list[int] = []
         # Handlers go in before the first child exists, so a Ctrl-C that lands while we are
         # still spawning is seen by the loop below instead of raising KeyboardInterrupt

@@ -42,7 +42,8 @@ def search_scenarios(query: str, limit: int = MAX_RESULTS) -> list[SearchResult]
     if not include:
         return []
     scenarios = (
-        Scenario.objects.filter(version__runbook__current_version=F("version"))
+        Scenario.objects.units()
+        .filter(version__runbook__current_version=F("version"))
         .select_related("version__runbook")
         # The version row carries the whole text and tree; a result needs four fields of it.
         .only(

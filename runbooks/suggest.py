@@ -105,7 +105,8 @@ class Suggestion:
 def load_candidates() -> list[Candidate]:
     """Scenarios and procedures of every runbook's current version, in one query."""
     rows = (
-        Scenario.objects.filter(version__runbook__current_version=F("version"))
+        Scenario.objects.units()
+        .filter(version__runbook__current_version=F("version"))
         .order_by("version__runbook__title", "position")
         .values_list(
             "pk",

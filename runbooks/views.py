@@ -40,11 +40,17 @@ def library(request: HttpRequest) -> HttpResponse:
         .annotate(
             scenario_count=Count(
                 "current_version__scenarios",
-                filter=Q(current_version__scenarios__kind=Scenario.Kind.SCENARIO),
+                filter=Q(
+                    current_version__scenarios__kind=Scenario.Kind.SCENARIO,
+                    current_version__scenarios__retired_at__isnull=True,
+                ),
             ),
             procedure_count=Count(
                 "current_version__scenarios",
-                filter=Q(current_version__scenarios__kind=Scenario.Kind.PROCEDURE),
+                filter=Q(
+                    current_version__scenarios__kind=Scenario.Kind.PROCEDURE,
+                    current_version__scenarios__retired_at__isnull=True,
+                ),
             ),
         )
     )
@@ -120,7 +126,15 @@ def versions(request: HttpRequest, slug: str) -> HttpResponse:
     history = (
         runbook.versions.select_related("imported_by")
         .defer(*VERSION_HEAVY_FIELDS)
-        .annotate(scenario_count=Count("scenarios"))
+        .annotate(
+            scenario_count=Count(
+                "scenarios",
+                filter=Q(
+                    scenarios__retired_at__isnull=True,
+                    scenarios__kind__in=[Scenario.Kind.SCENARIO, Scenario.Kind.PROCEDURE],
+                ),
+            )
+        )
         .order_by("-number")
     )
     return render(request, "runbooks/versions.html", {"runbook": runbook, "history": history})

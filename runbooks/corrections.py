@@ -219,6 +219,34 @@ def scenario_rows(version: RunbookVersion, tree: Node) -> list[Scenario]:
     return rows
 
 
+def section_search_text(node: Node) -> str:
+    """What the section search matches a section by. A unit: all of it, as for scenarios.
+    Any other section: its own text and its pseudo-headings' (`**Steps:**`), and only the
+    titles of its sub-sections, which have rows of their own; otherwise every chapter would
+    match whatever its sections say, ahead of the section that says it."""
+    if node["kind"] in UNIT_KINDS:
+        return search_text(node)
+    parts: list[str] = [node["title"]]
+
+    def steps(items: list[dict]) -> None:
+        for item in items:
+            parts.append(item["text"])
+            steps(item.get("children", []))
+
+    def visit(section: Node) -> None:
+        for block in section["blocks"]:
+            if block["type"] == "paragraph":
+                parts.append(block["text"])
+        steps(section["steps"])
+        for child in section["children"]:
+            parts.append(child["title"])
+            if child.get("pseudo"):
+                visit(child)
+
+    visit(node)
+    return "\n".join(p for p in parts if p)
+
+
 def section_rows(version: RunbookVersion, tree: Node) -> list[RunbookSection]:
     """One row per section of the tree, for the section search."""
     paths = anchor_paths(tree)
@@ -236,7 +264,7 @@ def section_rows(version: RunbookVersion, tree: Node) -> list[RunbookSection]:
                 severity=node.get("severity") or "",
                 step_count=len(checklist_steps(node)),
                 position=len(rows),
-                search_text=search_text(node),
+                search_text=section_search_text(node),
             )
         )
     return rows

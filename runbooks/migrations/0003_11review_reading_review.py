@@ -8,8 +8,8 @@ from django.db import migrations, models
 
 def index_sections(apps, schema_editor):
     """The section index for the versions imported before it existed."""
-    from runbooks.corrections import anchor_paths, walk
-    from runbooks.steps import checklist_steps, search_text
+    from runbooks.corrections import anchor_paths, section_search_text, walk
+    from runbooks.steps import checklist_steps
 
     RunbookVersion = apps.get_model("runbooks", "RunbookVersion")
     RunbookSection = apps.get_model("runbooks", "RunbookSection")
@@ -28,7 +28,7 @@ def index_sections(apps, schema_editor):
                 severity=node.get("severity") or "",
                 step_count=len(checklist_steps(node)),
                 position=position,
-                search_text=search_text(node),
+                search_text=section_search_text(node),
             )
             for position, (node, path, above) in enumerate(walk(tree))
         ]
@@ -36,61 +36,121 @@ def index_sections(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('runbooks', '0002_step_check_key'),
+        ("runbooks", "0002_step_check_key"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='scenario',
-            name='retired_at',
+            model_name="scenario",
+            name="retired_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='scenario',
-            name='kind',
-            field=models.CharField(choices=[('scenario', 'Scenario'), ('procedure', 'Procedure'), ('section', 'Section')], max_length=20),
+            model_name="scenario",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("scenario", "Scenario"),
+                    ("procedure", "Procedure"),
+                    ("section", "Section"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.CreateModel(
-            name='ReadingCorrection',
+            name="ReadingCorrection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('anchor_path', models.CharField(max_length=1000)),
-                ('section_title', models.CharField(max_length=300)),
-                ('kind', models.CharField(blank=True, choices=[('', 'As read'), ('scenario', 'Scenario'), ('procedure', 'Procedure'), ('section', 'Not a unit')], max_length=20)),
-                ('title', models.CharField(blank=True, max_length=300)),
-                ('severity', models.CharField(blank=True, help_text='P0–P3, "-" for none', max_length=2)),
-                ('corrected_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('history', models.JSONField(blank=True, default=list)),
-                ('corrected_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('runbook', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='corrections', to='runbooks.runbook')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("anchor_path", models.CharField(max_length=1000)),
+                ("section_title", models.CharField(max_length=300)),
+                (
+                    "kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "As read"),
+                            ("scenario", "Scenario"),
+                            ("procedure", "Procedure"),
+                            ("section", "Not a unit"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("title", models.CharField(blank=True, max_length=300)),
+                (
+                    "severity",
+                    models.CharField(blank=True, help_text='P0–P3, "-" for none', max_length=2),
+                ),
+                ("corrected_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("history", models.JSONField(blank=True, default=list)),
+                (
+                    "corrected_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "runbook",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="corrections",
+                        to="runbooks.runbook",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['runbook', 'anchor_path'],
-                'constraints': [models.UniqueConstraint(fields=('runbook', 'anchor_path'), name='reading_correction_anchor_path')],
+                "ordering": ["runbook", "anchor_path"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("runbook", "anchor_path"), name="reading_correction_anchor_path"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RunbookSection',
+            name="RunbookSection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('path', models.JSONField()),
-                ('anchor_path', models.CharField(max_length=1000)),
-                ('anchor', models.CharField(max_length=300)),
-                ('title', models.CharField(max_length=300)),
-                ('trail', models.CharField(blank=True, max_length=1000)),
-                ('kind', models.CharField(default='section', max_length=20)),
-                ('severity', models.CharField(blank=True, max_length=2)),
-                ('step_count', models.PositiveIntegerField(default=0)),
-                ('position', models.PositiveIntegerField()),
-                ('search_text', models.TextField(blank=True)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sections', to='runbooks.runbookversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("path", models.JSONField()),
+                ("anchor_path", models.CharField(max_length=1000)),
+                ("anchor", models.CharField(max_length=300)),
+                ("title", models.CharField(max_length=300)),
+                ("trail", models.CharField(blank=True, max_length=1000)),
+                ("kind", models.CharField(default="section", max_length=20)),
+                ("severity", models.CharField(blank=True, max_length=2)),
+                ("step_count", models.PositiveIntegerField(default=0)),
+                ("position", models.PositiveIntegerField()),
+                ("search_text", models.TextField(blank=True)),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sections",
+                        to="runbooks.runbookversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['version', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('version', 'anchor_path'), name='runbook_section_anchor_path')],
+                "ordering": ["version", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("version", "anchor_path"), name="runbook_section_anchor_path"
+                    )
+                ],
             },
         ),
         migrations.RunPython(index_sections, migrations.RunPython.noop),

@@ -545,3 +545,12 @@ def test_suggestions_name_the_file(lead, responder_client, service):
     html = page.content.decode()
     assert html.count('<span class="ref">queue.md</span>') == 1
     assert html.count('<span class="ref">queue-k8s.md</span>') == 1
+
+
+def test_step_links_of_an_attached_section_land_on_the_section(lead, incident, responder):
+    from runbooks.render import step_urls
+
+    version = queue_v1(lead)
+    section = RunbookSection.objects.get(version=version, anchor_path=ESCALATION)
+    run = checklists.attach_section(incident, section, by=responder)
+    assert step_urls(run.scenario)(2) == f"{version.get_absolute_url()}#escalation"

@@ -554,3 +554,27 @@ def test_step_links_of_an_attached_section_land_on_the_section(lead, incident, r
     section = RunbookSection.objects.get(version=version, anchor_path=ESCALATION)
     run = checklists.attach_section(incident, section, by=responder)
     assert step_urls(run.scenario)(2) == f"{version.get_absolute_url()}#escalation"
+
+
+@pytest.mark.parametrize(
+    "role, review, correction, search",
+    [
+        ("outsider", 403, 403, 403),
+        ("responder", 200, 403, 200),
+        ("lead", 200, 302, 200),
+        ("manager", 200, 302, 200),
+    ],
+)
+def test_permission_matrix(request, lead, incident, role, review, correction, search):
+    queue_v1(lead)
+    client = client_for(request.getfixturevalue(role))
+    assert client.get("/runbooks/queue/v/1/reading/").status_code == review
+    assert make_escalation_a_procedure(client).status_code == correction
+    url = f"/incidents/{incident.pk}/checklists/sections/?q=vendor"
+    assert client.get(url).status_code == search
+
+
+def test_history_links_each_versions_review(lead, responder_client):
+    queue_v1(lead)
+    response = responder_client.get("/runbooks/queue/versions/")
+    assert b'href="/runbooks/queue/v/1/reading/"' in response.content

@@ -275,6 +275,10 @@ def sync_scenarios(version: RunbookVersion) -> None:
     checklist attached is never changed: it is retired and a new row takes its place."""
     now = timezone.now()
     wanted = scenario_rows(version, version.tree)
+    # Lock the rows first: a checklist being attached to one right now (its insert holds a
+    # key-share lock on it) commits before the counts below are read, so a row is never
+    # deleted under a checklist.
+    list(version.scenarios.select_for_update().values_list("pk", flat=True))
     have = {
         tuple(row.path): row for row in version.scenarios.units().annotate(run_count=Count("runs"))
     }

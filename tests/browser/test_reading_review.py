@@ -73,6 +73,7 @@ def test_lead_corrects_the_reading_and_a_responder_attaches_it(
         row.locator("select[name=kind]").select_option("procedure")
         row.locator("input[name=title]").fill("Escalate a stuck queue")
         row.locator("select[name=severity]").select_option("P1")
+        shoot(page, "reading-correct-form")
         row.get_by_role("button", name="Save correction").click()
         page.wait_for_url(re.compile(r"/runbooks/queue/v/1/reading/#review-escalation$"))
         expect(page.locator("#toasts")).to_contain_text("Correction saved")

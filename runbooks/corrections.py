@@ -9,7 +9,9 @@ between two versions: sections added, removed or retitled elsewhere in the docum
 "Diagnosis" appearing in an earlier scenario. A single suffixed anchor would not: it shifts as
 soon as a same-named section appears before it. When the exact path is gone but exactly one
 section of the new version ends with the same anchor (the section moved under another
-heading), the correction follows it and the version's import notes say so. Renaming a
+heading), the correction follows it and the version's import notes say so, provided no
+other section ended with that anchor when it was corrected (a "Diagnosis" is never taken
+for another scenario's "Diagnosis"). Renaming a
 section through a correction never changes its path: anchors come from the text.
 
 **Applying.** `apply_corrections(tree, corrections)` runs after classification, before the
@@ -141,7 +143,7 @@ def apply_corrections(tree: Node, corrections: Iterable[ReadingCorrection]) -> l
         moved = False
         if node is None:
             found = by_last.get(last_link(correction.anchor_path), [])
-            if len(found) == 1 and "correction" not in found[0]:
+            if correction.anchor_was_unique and len(found) == 1 and "correction" not in found[0]:
                 node, moved = found[0], True
         if node is None:
             warnings.append(
@@ -388,6 +390,8 @@ def correct_section(
     correction.kind, correction.title, correction.severity = kind, title, severity
     if node is not None:
         correction.section_title = node["title"][:MAX_TITLE]
+        ends = Counter(last_link(path) for path in anchor_paths(tree).values())
+        correction.anchor_was_unique = ends[last_link(anchor_path)] == 1
     correction.corrected_by = by
     correction.corrected_at = now
     if changes:

@@ -163,6 +163,9 @@ class ReadingCorrection(models.Model):
     anchor_path = models.CharField(max_length=1000)
     # The section's title when it was corrected, to name it when it is gone.
     section_title = models.CharField(max_length=300)
+    # Whether no other section of the version it was corrected on ended with the same anchor:
+    # only then may a later version's section with that anchor elsewhere be taken for it.
+    anchor_was_unique = models.BooleanField(default=False)
     kind = models.CharField(max_length=20, choices=Kind.choices, blank=True)
     title = models.CharField(max_length=300, blank=True)
     severity = models.CharField(max_length=2, blank=True, help_text='P0–P3, "-" for none')

@@ -578,3 +578,35 @@ def test_history_links_each_versions_review(lead, responder_client):
     queue_v1(lead)
     response = responder_client.get("/runbooks/queue/versions/")
     assert b'href="/runbooks/queue/v/1/reading/"' in response.content
+
+
+def test_a_common_anchor_is_not_taken_for_another_section(lead, lead_client):
+    text = QUEUE.replace(
+        "## Escalation",
+        EXTRA_SCENARIO.replace("**Resolution:**", "**Diagnosis:**\n1. Look\n\n**Resolution:**")
+        + "## Escalation",
+    )
+    import_runbook(text, filename="queue.md", by=lead)
+    path = "queue-service-runbook/producer-flood-p1/diagnosis"
+    assert correct(lead_client, path, kind="procedure").status_code == 302
+    assert not ReadingCorrection.objects.get().anchor_was_unique
+    # v2 drops that scenario: the other scenario's Diagnosis is not it.
+    v2 = import_runbook(QUEUE, filename="queue.md", by=lead).version
+    node = find_section(v2.tree, "queue-service-runbook/worker-stuck-p2/diagnosis")
+    assert node["kind"] == "section" and "correction" not in node
+    [warning] = [w for w in v2.warnings if w["kind"] == "correction"]
+    assert warning["anchor_path"] == path
+
+
+def test_the_migration_indexes_versions_imported_before_the_index(lead):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("runbooks.migrations.0003_11review_reading_review")
+    version = queue_v1(lead)
+    fields = ("anchor_path", "title", "trail", "kind", "step_count", "position", "search_text")
+    indexed = list(version.sections.values_list(*fields))
+    RunbookSection.objects.all().delete()
+    migration.index_sections(apps, None)
+    assert list(version.sections.values_list(*fields)) == indexed

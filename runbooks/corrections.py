@@ -38,7 +38,14 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from runbooks.models import ReadingCorrection, Runbook, RunbookSection, RunbookVersion, Scenario
+from runbooks.models import (
+    Proposal,
+    ReadingCorrection,
+    Runbook,
+    RunbookSection,
+    RunbookVersion,
+    Scenario,
+)
 from runbooks.parser import Node
 from runbooks.steps import checklist_steps, search_text
 
@@ -423,6 +430,40 @@ def reapply(runbook: Runbook, version: RunbookVersion) -> None:
     version.save(update_fields=["tree", "warnings"])
     sync_scenarios(version)
     sync_sections(version)
+    propose_step_checks(runbook, version)
+
+
+def propose_step_checks(runbook: Runbook, version: RunbookVersion) -> None:
+    """A section made a unit may hold steps whose code is a check: offer them, as an import
+    does. The version's open step-checks proposal is brought up to date (or made); checks
+    someone dismissed on this version are not offered again."""
+    from runbooks.importer import step_check_proposal
+
+    found = step_check_proposal(runbook, list(version.scenarios.units()))
+    proposals = list(version.proposals.filter(kind=Proposal.Kind.STEP_CHECKS))
+    decided = {
+        check["key"]
+        for p in proposals
+        if p.status != Proposal.Status.PROPOSED
+        for check in p.payload.get("checks", [])
+    }
+    if found is not None:
+        checks = [c for c in found.payload["checks"] if c["key"] not in decided]
+        steps = sum(len(c["steps"]) for c in checks)
+        found.payload["checks"] = checks
+        found.title = (
+            f"{steps} step{'s' if steps != 1 else ''} can run their check "
+            f"({len(checks)} probe{'s' if len(checks) != 1 else ''})"
+        )
+    open_one = next((p for p in proposals if p.status == Proposal.Status.PROPOSED), None)
+    if found is None or not found.payload["checks"]:
+        return
+    if open_one is None:
+        found.version = version
+        found.save()
+    elif open_one.payload != found.payload:
+        open_one.title, open_one.payload = found.title, found.payload
+        open_one.save(update_fields=["title", "payload"])
 
 
 def corrections_for_import(runbook: Runbook) -> list[ReadingCorrection]:

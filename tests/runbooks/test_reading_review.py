@@ -610,3 +610,35 @@ def test_the_migration_indexes_versions_imported_before_the_index(lead):
     RunbookSection.objects.all().delete()
     migration.index_sections(apps, None)
     assert list(version.sections.values_list(*fields)) == indexed
+
+
+CHECKED = """# Broker runbook
+
+## Broker checks
+
+1. Ping the broker:
+   ```sh
+   redis-cli -h broker.example.org ping
+   ```
+2. Tell the team.
+"""
+
+
+def test_a_section_made_a_unit_offers_its_step_checks(lead, lead_client):
+    from runbooks.models import Proposal
+
+    version = import_runbook(CHECKED, filename="broker.md", by=lead).version
+    path = "broker-runbook/broker-checks"
+    if find_section(version.tree, path)["kind"] != "section":
+        correct(lead_client, path, "broker", kind="section")
+        Proposal.objects.filter(kind="step_checks").delete()
+    assert not Proposal.objects.filter(kind="step_checks").exists()
+    assert correct(lead_client, path, "broker", kind="procedure").status_code == 302
+    proposal = Proposal.objects.get(kind="step_checks", version=version)
+    assert proposal.title == "1 step can run their check (1 probe)"
+    assert proposal.payload["checks"][0]["steps"][0]["scenario"] == "Broker checks"
+    # Dismissed once, it is not offered again by the next correction.
+    proposal.status = Proposal.Status.DISMISSED
+    proposal.save()
+    correct(lead_client, path, "broker", kind="procedure", severity="P2")
+    assert Proposal.objects.filter(kind="step_checks").count() == 1

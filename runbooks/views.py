@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from incidents.permissions import require_perm
 from incidents.statuspage.proposals import acceptable as comms_acceptable
 from probes.proposals import acceptable
+from runbooks.corrections import walk
 from runbooks.importer import MAX_BYTES, RunbookImportError, import_runbook
 from runbooks.models import Proposal, Runbook, RunbookVersion, Scenario
 from runbooks.render import diff_lines, proposal_summary, render_tree
@@ -107,6 +108,7 @@ def _runbook_page(request: HttpRequest, version: RunbookVersion) -> HttpResponse
         "proposals": proposals,
         "unparsed": version.tree.get("unparsed", []),
         "metadata": version.tree.get("metadata", {}),
+        "corrected": sum(1 for node, _p, _a in walk(version.tree) if "correction" in node),
     }
     return render(request, "runbooks/runbook.html", context)
 

@@ -642,3 +642,10 @@ def test_a_section_made_a_unit_offers_its_step_checks(lead, lead_client):
     proposal.save()
     correct(lead_client, path, "broker", kind="procedure", severity="P2")
     assert Proposal.objects.filter(kind="step_checks").count() == 1
+
+
+def test_the_runbook_page_says_how_many_sections_a_lead_corrected(lead, lead_client):
+    queue_v1(lead)
+    make_escalation_a_procedure(lead_client)
+    response = lead_client.get("/runbooks/queue/")
+    assert "1 section corrected by a lead" in response.content.decode()

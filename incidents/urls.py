@@ -84,6 +84,11 @@ urlpatterns = [
     path("<int:pk>/roles/", changes.assign_role, name="assign_role"),
     path("<int:pk>/checklists/", checklists.attach, name="checklist_attach"),
     path(
+        "<int:pk>/checklists/sections/",
+        checklists.section_search,
+        name="checklist_section_search",
+    ),
+    path(
         "<int:pk>/checklists/steps/<int:step_id>/done/",
         checklists.complete_step,
         name="checklist_step_done",

@@ -346,14 +346,18 @@ def _assign_ids(tree: Node) -> dict[int, str]:
         if node["kind"] in UNIT_KINDS and anchor not in taken:
             taken.add(anchor)
             ids[id(node)] = anchor
+    # The last suffix tried per anchor: a runbook repeating "Diagnosis" a thousand times
+    # would otherwise retry every suffix from -1 for each one.
+    last_suffix: dict[str, int] = {}
     for node in nodes:
         if id(node) in ids:
             continue
         anchor = candidate = node.get("anchor") or "section"
-        suffix = 0
+        suffix = last_suffix.get(anchor, 0)
         while candidate in taken:
             suffix += 1
             candidate = f"{anchor}-{suffix}"
+        last_suffix[anchor] = suffix
         taken.add(candidate)
         ids[id(node)] = candidate
     return ids
@@ -364,8 +368,13 @@ def step_urls(scenario) -> Callable[[int], str]:
     runbook version's page. Uses the page's own ids, so a scenario whose anchor repeats
     an earlier scenario's still links to its own steps."""
     tree = scenario.version.tree
-    unit = _assign_ids(tree)[id(scenario.node)]
+    node = scenario.node
+    unit = _assign_ids(tree)[id(node)]
     page = scenario.version.get_absolute_url()
+    if node["kind"] not in UNIT_KINDS:
+        # A section attached as it stands, or a unit a correction has since undone: the page
+        # gives its steps no ids, so the link lands on the section.
+        return lambda position: f"{page}#{unit}"
     return lambda position: f"{page}#{step_anchor(unit, position)}"
 
 

@@ -92,7 +92,8 @@ def current_scenario(title: str) -> Scenario | None:
     if not title:
         return None
     return (
-        Scenario.objects.filter(title__iexact=title, version__runbook__current_version=F("version"))
+        Scenario.objects.units()
+        .filter(title__iexact=title, version__runbook__current_version=F("version"))
         .select_related("version__runbook")
         .first()
     )

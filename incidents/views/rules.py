@@ -56,7 +56,8 @@ def get_rule_for_user(request: HttpRequest, pk: int, perm: str | None = None) ->
 def current_scenario_titles() -> list[str]:
     """Titles of the scenarios in each runbook's current version (what a rule can attach)."""
     return list(
-        Scenario.objects.filter(version__runbook__current_version=F("version"))
+        Scenario.objects.units()
+        .filter(version__runbook__current_version=F("version"))
         .order_by("title")
         .values_list("title", flat=True)
         .distinct()

@@ -98,6 +98,31 @@ def slack_payload(delivery: NotificationDelivery, mentions: list[str]) -> dict:
                     }
                 ],
             },
+            page_buttons(incident),
+        ],
+    }
+
+
+def page_buttons(incident: Incident) -> dict:
+    """Acknowledge and Escalate: Slack posts the press to /hooks/slack/interactions/."""
+    return {
+        "type": "actions",
+        "block_id": f"incident-{incident.pk}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "acknowledge",
+                "text": {"type": "plain_text", "text": "Acknowledge"},
+                "style": "primary",
+                "value": str(incident.pk),
+            },
+            {
+                "type": "button",
+                "action_id": "escalate",
+                "text": {"type": "plain_text", "text": "Escalate"},
+                "style": "danger",
+                "value": str(incident.pk),
+            },
         ],
     }
 
@@ -133,7 +158,7 @@ def _page_people(delivery: NotificationDelivery) -> list:
     return [found[pk] for pk in ids if pk in found]
 
 
-def _post(url: str, body: bytes, headers: dict) -> int:
+def _post(url: str, body: bytes, headers: dict, with_text: bool = False):
     try:
         response = httpx.post(
             url,
@@ -147,12 +172,21 @@ def _post(url: str, body: bytes, headers: dict) -> int:
         raise Transient(f"HTTP {response.status_code}: {response.text[:200]}", response.status_code)
     if response.status_code >= 400:
         raise Permanent(f"HTTP {response.status_code}: {response.text[:200]}", response.status_code)
+    if with_text:
+        return response.status_code, response.text
     return response.status_code
 
 
 def send(delivery: NotificationDelivery) -> int | None:
     """Deliver; the HTTP status code (None for email). Raises Transient or Permanent."""
+    from incidents.escalation.channels import push, slack_dm, sms, voice
+
     incident = delivery.incident
+    personal = {Channel.SMS: sms.send, Channel.VOICE: voice.send, Channel.PUSH: push.send}
+    if delivery.channel in personal:
+        return personal[delivery.channel](delivery)
+    if delivery.channel == Channel.SLACK and delivery.step is not None:
+        return slack_dm.send(delivery)
     if delivery.channel == Channel.EMAIL:
         subject = (
             f"[{incident.severity}] {incident.reference} {incident.title} · "
@@ -204,6 +238,8 @@ def claim(delivery_id: int) -> bool:
     return bool(
         NotificationDelivery.objects.filter(pk=delivery_id)
         .filter(Q(state=State.PENDING) | Q(state=State.SENDING, claimed_at__lt=now - STALE_CLAIM))
+        # A later rule step waits for its time (an early redelivery doesn't send it).
+        .filter(Q(due_at__isnull=True) | Q(due_at__lte=now))
         .update(state=State.SENDING, claimed_at=now, changed_at=now, attempts=F("attempts") + 1)
     )
 
@@ -217,6 +253,10 @@ def attempt(delivery_id: int) -> Outcome:
     )
     if delivery.incident.status == Status.RESOLVED:
         _finish(delivery, State.SKIPPED, error="the incident was resolved before delivery")
+        return Outcome("skipped", delivery.attempts)
+    if delivery.due_at is not None and delivery.incident.acknowledged_at is not None:
+        # A person's later rule steps stop once anyone acknowledges.
+        _finish(delivery, State.SKIPPED, error="acknowledged before this step was due")
         return Outcome("skipped", delivery.attempts)
     try:
         code = send(delivery)
@@ -248,6 +288,7 @@ def _finish(delivery: NotificationDelivery, state: str, code: int | None = None,
         )
         if not changed or state == State.SKIPPED:
             return
+        brought_forward = bring_next_step_forward(delivery, now) if state == State.FAILED else None
         kind = (
             TimelineEvent.Kind.NOTIFICATION_SENT
             if state == State.SENT
@@ -265,9 +306,42 @@ def _finish(delivery: NotificationDelivery, state: str, code: int | None = None,
                 "target": delivery.target,
                 "attempts": delivery.attempts,
                 "response_code": code,
+                "user": delivery.user.get_username() if delivery.user else None,
+                "step": delivery.step,
+                "next_step": brought_forward,
             },
             at=now,
         )
+
+
+def bring_next_step_forward(delivery: NotificationDelivery, now) -> int | None:
+    """A person's step failed: their next pending step is due now (queued after the commit).
+    Its delivery id, or None when there is none (or the incident is acknowledged)."""
+    if delivery.step is None or delivery.user_id is None:
+        return None
+    if Incident.objects.filter(pk=delivery.incident_id, acknowledged_at__isnull=False).exists():
+        return None
+    following = (
+        NotificationDelivery.objects.filter(
+            page_id=delivery.page_id,
+            user_id=delivery.user_id,
+            step__gt=delivery.step,
+            state=State.PENDING,
+            due_at__gt=now,
+        )
+        .order_by("step")
+        .first()
+    )
+    if following is None:
+        return None
+    NotificationDelivery.objects.filter(pk=following.pk, state=State.PENDING).update(
+        due_at=now, changed_at=now
+    )
+    from console.queue import enqueue
+    from incidents.escalation.tasks import deliver_notification
+
+    enqueue(deliver_notification, following.pk)
+    return following.pk
 
 
 def backoff_seconds(attempts: int) -> float:

@@ -7,99 +7,214 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0015_delivery_changed_at'),
+        ("incidents", "0015_delivery_changed_at"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='notificationdelivery',
-            name='callbacks',
+            model_name="notificationdelivery",
+            name="callbacks",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='notificationdelivery',
-            name='due_at',
+            model_name="notificationdelivery",
+            name="due_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='notificationdelivery',
-            name='link_used_at',
+            model_name="notificationdelivery",
+            name="link_used_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='notificationdelivery',
-            name='provider_ref',
+            model_name="notificationdelivery",
+            name="provider_ref",
             field=models.CharField(blank=True, db_index=True, max_length=64),
         ),
         migrations.AddField(
-            model_name='notificationdelivery',
-            name='provider_status',
+            model_name="notificationdelivery",
+            name="provider_status",
             field=models.CharField(blank=True, max_length=32),
         ),
         migrations.AddField(
-            model_name='notificationdelivery',
-            name='step',
+            model_name="notificationdelivery",
+            name="step",
             field=models.PositiveSmallIntegerField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='notificationdelivery',
-            name='channel',
-            field=models.CharField(choices=[('email', 'Email'), ('slack', 'Slack'), ('webhook', 'Webhook'), ('sms', 'SMS'), ('voice', 'Voice call'), ('push', 'Push')], max_length=10),
+            model_name="notificationdelivery",
+            name="channel",
+            field=models.CharField(
+                choices=[
+                    ("email", "Email"),
+                    ("slack", "Slack"),
+                    ("webhook", "Webhook"),
+                    ("sms", "SMS"),
+                    ("voice", "Voice call"),
+                    ("push", "Push"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='timelineevent',
-            name='kind',
-            field=models.CharField(choices=[('declared', 'Declared'), ('acknowledged', 'Acknowledged'), ('ack_target_breached', 'Acknowledgement target breached'), ('severity_changed', 'Severity changed'), ('status_changed', 'Status changed'), ('resolved', 'Resolved'), ('reopened', 'Reopened'), ('role_assigned', 'Role assigned'), ('role_handed_over', 'Role handed over'), ('role_unassigned', 'Role unassigned'), ('note_added', 'Note'), ('note_pinned', 'Note pinned'), ('note_unpinned', 'Note unpinned'), ('probe_failed', 'Probe failing'), ('probe_recovered', 'Probe recovered'), ('probe_result', 'Check run'), ('checklist_attached', 'Checklist attached'), ('step_done', 'Step done'), ('step_reopened', 'Step reopened'), ('step_skipped', 'Step skipped'), ('step_noted', 'Step note'), ('alert_firing', 'Alert firing'), ('alert_resolved', 'Alert resolved'), ('alerts_resolved', 'All alerts resolved'), ('security_signal', 'Security signal'), ('escalation_policy_applied', 'Escalation policy applied'), ('escalation_paged', 'Paged'), ('escalation_stopped', 'Escalation stopped'), ('notification_sent', 'Notification delivered'), ('notification_failed', 'Notification failed'), ('notification_status', 'Delivery status'), ('page_reply', 'Reply to a page'), ('update_published', 'Status update published'), ('update_overdue', 'Status update overdue'), ('review_opened', 'Review opened'), ('review_published', 'Review published')], max_length=40),
+            model_name="timelineevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("declared", "Declared"),
+                    ("acknowledged", "Acknowledged"),
+                    ("ack_target_breached", "Acknowledgement target breached"),
+                    ("severity_changed", "Severity changed"),
+                    ("status_changed", "Status changed"),
+                    ("resolved", "Resolved"),
+                    ("reopened", "Reopened"),
+                    ("role_assigned", "Role assigned"),
+                    ("role_handed_over", "Role handed over"),
+                    ("role_unassigned", "Role unassigned"),
+                    ("note_added", "Note"),
+                    ("note_pinned", "Note pinned"),
+                    ("note_unpinned", "Note unpinned"),
+                    ("probe_failed", "Probe failing"),
+                    ("probe_recovered", "Probe recovered"),
+                    ("probe_result", "Check run"),
+                    ("checklist_attached", "Checklist attached"),
+                    ("step_done", "Step done"),
+                    ("step_reopened", "Step reopened"),
+                    ("step_skipped", "Step skipped"),
+                    ("step_noted", "Step note"),
+                    ("alert_firing", "Alert firing"),
+                    ("alert_resolved", "Alert resolved"),
+                    ("alerts_resolved", "All alerts resolved"),
+                    ("security_signal", "Security signal"),
+                    ("escalation_policy_applied", "Escalation policy applied"),
+                    ("escalation_paged", "Paged"),
+                    ("escalation_stopped", "Escalation stopped"),
+                    ("notification_sent", "Notification delivered"),
+                    ("notification_failed", "Notification failed"),
+                    ("notification_status", "Delivery status"),
+                    ("page_reply", "Reply to a page"),
+                    ("update_published", "Status update published"),
+                    ("update_overdue", "Status update overdue"),
+                    ("review_opened", "Review opened"),
+                    ("review_published", "Review published"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.CreateModel(
-            name='ContactMethod',
+            name="ContactMethod",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('email', 'Email'), ('sms', 'SMS'), ('voice', 'Voice call'), ('push', 'Push (ntfy)'), ('slack', 'Slack')], max_length=10)),
-                ('address', models.CharField(max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('code_digest', models.CharField(blank=True, max_length=64)),
-                ('code_sent_at', models.DateTimeField(blank=True, null=True)),
-                ('code_attempts', models.PositiveSmallIntegerField(default=0)),
-                ('opted_out_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contact_methods', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("email", "Email"),
+                            ("sms", "SMS"),
+                            ("voice", "Voice call"),
+                            ("push", "Push (ntfy)"),
+                            ("slack", "Slack"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("address", models.CharField(max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("code_digest", models.CharField(blank=True, max_length=64)),
+                ("code_sent_at", models.DateTimeField(blank=True, null=True)),
+                ("code_attempts", models.PositiveSmallIntegerField(default=0)),
+                ("opted_out_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="contact_methods",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['user', 'kind', 'id'],
+                "ordering": ["user", "kind", "id"],
             },
         ),
         migrations.AddField(
-            model_name='notificationdelivery',
-            name='method',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='incidents.contactmethod'),
+            model_name="notificationdelivery",
+            name="method",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="incidents.contactmethod",
+            ),
         ),
         migrations.CreateModel(
-            name='NotificationRule',
+            name="NotificationRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('urgency', models.CharField(choices=[('high', 'High urgency (P0, P1)'), ('low', 'Low urgency (P2, P3)')], max_length=4)),
-                ('delay_minutes', models.PositiveIntegerField(default=0)),
-                ('method', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='incidents.contactmethod')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notification_rules', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "urgency",
+                    models.CharField(
+                        choices=[
+                            ("high", "High urgency (P0, P1)"),
+                            ("low", "Low urgency (P2, P3)"),
+                        ],
+                        max_length=4,
+                    ),
+                ),
+                ("delay_minutes", models.PositiveIntegerField(default=0)),
+                (
+                    "method",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="incidents.contactmethod",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notification_rules",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['user', 'urgency', 'delay_minutes', 'id'],
+                "ordering": ["user", "urgency", "delay_minutes", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='contactmethod',
-            constraint=models.UniqueConstraint(fields=('user', 'kind', 'address'), name='contact_once'),
+            model_name="contactmethod",
+            constraint=models.UniqueConstraint(
+                fields=("user", "kind", "address"), name="contact_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contactmethod',
-            constraint=models.UniqueConstraint(condition=models.Q(('verified_at__isnull', False)), fields=('kind', 'address'), name='verified_address_once'),
+            model_name="contactmethod",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("verified_at__isnull", False)),
+                fields=("kind", "address"),
+                name="verified_address_once",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notificationrule',
-            constraint=models.UniqueConstraint(fields=('user', 'urgency', 'method', 'delay_minutes'), name='rule_once'),
+            model_name="notificationrule",
+            constraint=models.UniqueConstraint(
+                fields=("user", "urgency", "method", "delay_minutes"), name="rule_once"
+            ),
         ),
     ]

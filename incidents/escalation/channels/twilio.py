@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from urllib.parse import urlencode
 
 import httpx
 from django.conf import settings
@@ -66,9 +67,13 @@ def create(resource: str, data: list[tuple[str, str]]) -> tuple[int, dict]:
     try:
         response = httpx.post(
             url,
-            data=data,
+            # Repeated names (StatusCallbackEvent) are sent as repeated fields.
+            content=urlencode(data),
             auth=(sid, settings.TWILIO_AUTH_TOKEN),
-            headers={"Accept": "application/json"},
+            headers={
+                "Accept": "application/json",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
             timeout=settings.ESCALATION_HTTP_TIMEOUT,
         )
     except httpx.HTTPError as exc:

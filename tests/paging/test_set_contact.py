@@ -23,15 +23,22 @@ def test_set_contact_provisions_methods_and_rules():
     olga = User.objects.create_user("olga", "olga@example.com", "x")
     out = run(
         "olga",
-        "--email", "olga@pager.example.com",
-        "--sms", "+1 (415) 555-0123",
-        "--voice", "+14155550124",
-        "--ntfy-topic", "oncall-olga",
-        "--slack", "U024BE7LH",
+        "--email",
+        "olga@pager.example.com",
+        "--sms",
+        "+1 (415) 555-0123",
+        "--voice",
+        "+14155550124",
+        "--ntfy-topic",
+        "oncall-olga",
+        "--slack",
+        "U024BE7LH",
         "--verified",
-        "--rules", "push:0,sms:1,voice:5",
-        "--low-rules", "email:0",
-    )  # fmt: skip
+        "--rules",
+        "push:0,sms:1,voice:5",
+        "--low-rules",
+        "email:0",
+    )
     assert "SMS: +14155550123 (verified)" in out
     methods = {m.kind: m for m in ContactMethod.objects.filter(user=olga)}
     assert set(methods) == {"email", "sms", "voice", "push", "slack"}

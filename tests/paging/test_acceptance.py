@@ -11,6 +11,7 @@ from django.test import override_settings
 from incidents import actions
 from incidents.escalation.models import IncidentEscalation, NotificationDelivery
 from incidents.models import Incident, TimelineEvent
+from tests.conftest import client_for
 from tests.paging.helpers import SMS_NUMBER, method, on_call_person, rules
 from tests.paging.standins import twilio_standin
 from tests.waiting import wait_for
@@ -77,3 +78,9 @@ def test_p0_reaches_the_on_call_by_sms_and_a_signed_reply_acknowledges(live_serv
             assert ack.actor == olga and ack.data["via"] == "sms"
             escalation = IncidentEscalation.objects.get(incident=incident)
             assert escalation.stopped_at is not None and escalation.stop_reason == "acknowledged"
+
+            # The incident page: the send and its callbacks on the panel, the reply on the
+            # timeline saying by whom and how.
+            page = client_for(olga).get(f"/incidents/{incident.pk}/").content.decode()
+            assert f"olga · {SMS_NUMBER}" in page and "· delivered" in page
+            assert "acknowledged by sms reply" in page

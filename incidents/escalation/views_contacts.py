@@ -72,6 +72,8 @@ def paging_context(user, **extra) -> dict:
     }
 
 
+# Refusals come back as 422 with the section, which htmx swaps in (base.html's
+# responseHandling), so the reason shows where the person is looking.
 def _section(
     request: HttpRequest, message: str = "", error: str = "", status: int = 200, **extra
 ) -> HttpResponse:
@@ -98,7 +100,7 @@ def method_add(request: HttpRequest) -> HttpResponse:
     form = MethodForm(request.POST)
     if not form.is_valid():
         errors = " ".join(e for errs in form.errors.values() for e in errs)
-        return _section(request, error=errors, status=400, method_form=form)
+        return _section(request, error=errors, status=422, method_form=form)
     try:
         with transaction.atomic():
             method = ContactMethod.objects.create(
@@ -107,11 +109,11 @@ def method_add(request: HttpRequest) -> HttpResponse:
                 address=form.cleaned_data["address"],
             )
     except IntegrityError:
-        return _section(request, error="You have that contact method already.", status=409)
+        return _section(request, error="You have that contact method already.", status=422)
     problem = verification.send_code(method)
     if problem:
         return _section(
-            request, error=f"Added, but the code could not be sent: {problem}", status=502
+            request, error=f"Added, but the code could not be sent: {problem}", status=422
         )
     return _section(request, f"Code sent to {method.address}: type it in to verify.")
 
@@ -121,10 +123,10 @@ def method_add(request: HttpRequest) -> HttpResponse:
 def method_send_code(request: HttpRequest, pk: int) -> HttpResponse:
     method = _own(request, pk)
     if method.verified:
-        return _section(request, error="That method is verified already.", status=409)
+        return _section(request, error="That method is verified already.", status=422)
     problem = verification.send_code(method)
     if problem:
-        return _section(request, error=f"The code could not be sent: {problem}", status=502)
+        return _section(request, error=f"The code could not be sent: {problem}", status=422)
     return _section(request, f"A new code was sent to {method.address}.")
 
 
@@ -134,7 +136,7 @@ def method_verify(request: HttpRequest, pk: int) -> HttpResponse:
     method = _own(request, pk)
     code = request.POST.get("code", "")
     if not code.strip().isdigit():
-        return _section(request, error="Type the six digits of the code.", status=400)
+        return _section(request, error="Type the six digits of the code.", status=422)
     with transaction.atomic():
         method = ContactMethod.objects.select_for_update().get(pk=method.pk)
         problem = method.check_code(code)
@@ -144,7 +146,7 @@ def method_verify(request: HttpRequest, pk: int) -> HttpResponse:
         except IntegrityError:
             problem = f"{method.address} is already verified by someone else."
     if problem:
-        return _section(request, error=problem, status=400)
+        return _section(request, error=problem, status=422)
     return _section(request, f"{method.get_kind_display()} {method.address} verified.")
 
 
@@ -167,18 +169,18 @@ def rules_save(request: HttpRequest, urgency: str) -> HttpResponse:
     methods = request.POST.getlist("method")
     minutes = request.POST.getlist("minutes")
     if len(methods) != len(minutes) or len(methods) > MAX_STEPS:
-        return _section(request, error="The rules form is malformed.", status=400)
+        return _section(request, error="The rules form is malformed.", status=422)
     for n, (method_id, delay) in enumerate(zip(methods, minutes, strict=True), start=1):
         if not method_id:
             continue
         method = mine.get(int(method_id)) if method_id.isdigit() else None
         if method is None:
-            return _section(request, error=f"Step {n}: not one of your methods.", status=400)
+            return _section(request, error=f"Step {n}: not one of your methods.", status=422)
         if not method.verified:
-            return _section(request, error=f"Step {n}: verify {method.address} first.", status=400)
+            return _section(request, error=f"Step {n}: verify {method.address} first.", status=422)
         if not delay.strip().isdigit() or int(delay) > 1440:
             return _section(
-                request, error=f"Step {n}: minutes after being paged, 0 to 1440.", status=400
+                request, error=f"Step {n}: minutes after being paged, 0 to 1440.", status=422
             )
         steps.append((method, int(delay)))
     with transaction.atomic():
@@ -199,12 +201,12 @@ def test_page(request: HttpRequest) -> HttpResponse:
     require_perm(request, "incidents.view_incident")
     results = verification.test_page(request.user)
     if not results:
-        return _section(request, error="Verify a contact method first.", status=409)
+        return _section(request, error="Verify a contact method first.", status=422)
     failed = [f"{m.get_kind_display()} {m.address}: {err}" for m, err in results if err]
     sent = [f"{m.get_kind_display()} {m.address}" for m, err in results if not err]
     if failed:
         also = f". Sent to {', '.join(sent)}." if sent else ""
         return _section(
-            request, error="Test page failed for " + "; ".join(failed) + also, status=502
+            request, error="Test page failed for " + "; ".join(failed) + also, status=422
         )
     return _section(request, f"Test page sent to {', '.join(sent)}.")

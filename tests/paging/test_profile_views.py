@@ -60,7 +60,7 @@ def test_a_person_adds_verifies_and_uses_an_sms_number(responder_client, respond
     refused = responder_client.post(
         f"/incidents/profile/contacts/{contact.pk}/verify/", {"code": wrong}, **HTMX
     )
-    assert refused.status_code == 400 and b"not the one we sent" in refused.content
+    assert refused.status_code == 422 and b"not the one we sent" in refused.content
     verified = responder_client.post(
         f"/incidents/profile/contacts/{contact.pk}/verify/", {"code": code}, **HTMX
     )
@@ -91,13 +91,13 @@ def test_codes_expire_and_run_out(responder_client, responder):
     url = f"/incidents/profile/contacts/{contact.pk}/verify/"
     with time_machine.travel(timezone.now() + timedelta(minutes=16)):
         response = responder_client.post(url, {"code": code}, **HTMX)
-    assert response.status_code == 400 and b"expired" in response.content
+    assert response.status_code == 422 and b"expired" in response.content
     responder_client.post(f"/incidents/profile/contacts/{contact.pk}/code/", **HTMX)
     code = code_in(mail.outbox[-1].body)
     for _ in range(5):
         responder_client.post(url, {"code": "999999" if code != "999999" else "888888"})
     response = responder_client.post(url, {"code": code}, **HTMX)
-    assert response.status_code == 400 and b"Too many wrong codes" in response.content
+    assert response.status_code == 422 and b"Too many wrong codes" in response.content
     assert not ContactMethod.objects.get(pk=contact.pk).verified
 
 
@@ -106,7 +106,7 @@ def test_bad_input_is_refused_with_the_reason(responder_client, responder):
     bad = responder_client.post(
         "/incidents/profile/contacts/", {"kind": "sms", "address": "0415 555"}, **HTMX
     )
-    assert bad.status_code == 400 and b"E.164" in bad.content
+    assert bad.status_code == 422 and b"E.164" in bad.content
     assert not ContactMethod.objects.exists()
     unverified = method(responder, "voice", "+14155550124", verified=False)
     refused = responder_client.post(
@@ -114,7 +114,7 @@ def test_bad_input_is_refused_with_the_reason(responder_client, responder):
         {"method": [str(unverified.pk)], "minutes": ["0"]},
         **HTMX,
     )
-    assert refused.status_code == 400 and b"verify +14155550124 first" in refused.content
+    assert refused.status_code == 422 and b"verify +14155550124 first" in refused.content
     assert not NotificationRule.objects.exists()
     unknown = responder_client.post("/incidents/profile/rules/urgent/", **HTMX)
     assert unknown.status_code == 404
@@ -122,7 +122,7 @@ def test_bad_input_is_refused_with_the_reason(responder_client, responder):
     down = responder_client.post(
         "/incidents/profile/contacts/", {"kind": "sms", "address": SMS_NUMBER}, **HTMX
     )
-    assert down.status_code == 502 and b"TWILIO_ACCOUNT_SID is not set" in down.content
+    assert down.status_code == 422 and b"TWILIO_ACCOUNT_SID is not set" in down.content
 
 
 @pytest.mark.django_db

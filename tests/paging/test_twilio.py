@@ -237,3 +237,26 @@ def test_a_voice_link_expires(settings):
 
     with time_machine.travel(timezone.now() + timedelta(minutes=5)):
         assert unsign(VOICE_SALT, token) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_voice_number_is_verified_by_a_call_that_reads_the_code(twilio_console, responder):
+    from tests.conftest import HTMX, client_for
+
+    client = client_for(responder)
+    added = client.post(
+        "/incidents/profile/contacts/", {"kind": "voice", "address": VOICE_NUMBER}, **HTMX
+    )
+    assert added.status_code == 200
+    assert wait_for(lambda: twilio_console.calls and twilio_console.calls[0]["twiml"], 10)
+    (call,) = twilio_console.calls
+    assert call["twiml_status"] == 200 and "<Say>" in call["twiml"]
+    spoken = call["twiml"].split("code is ")[1].split(".")[0]
+    code = spoken.replace(" ", "")
+    contact = responder.contact_methods.get(kind="voice")
+    verified = client.post(
+        f"/incidents/profile/contacts/{contact.pk}/verify/", {"code": code}, **HTMX
+    )
+    assert verified.status_code == 200
+    contact.refresh_from_db()
+    assert contact.verified

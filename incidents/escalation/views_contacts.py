@@ -5,6 +5,8 @@ redirect to the profile with a message."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from incidents.escalation import verification
@@ -24,6 +27,7 @@ from incidents.escalation.contacts import (
 from incidents.permissions import require_perm
 
 MAX_STEPS = 6
+RESEND_AFTER = timedelta(seconds=30)
 
 
 class MethodForm(forms.Form):
@@ -124,6 +128,14 @@ def method_send_code(request: HttpRequest, pk: int) -> HttpResponse:
     method = _own(request, pk)
     if method.verified:
         return _section(request, error="That method is verified already.", status=422)
+    if method.code_sent_at and timezone.now() - method.code_sent_at < RESEND_AFTER:
+        # Every code is a text or a call someone pays for.
+        wait = RESEND_AFTER - (timezone.now() - method.code_sent_at)
+        return _section(
+            request,
+            error=f"A code was sent moments ago; ask again in {int(wait.total_seconds()) + 1} s.",
+            status=422,
+        )
     problem = verification.send_code(method)
     if problem:
         return _section(request, error=f"The code could not be sent: {problem}", status=422)

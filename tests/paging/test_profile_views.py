@@ -92,7 +92,10 @@ def test_codes_expire_and_run_out(responder_client, responder):
     with time_machine.travel(timezone.now() + timedelta(minutes=16)):
         response = responder_client.post(url, {"code": code}, **HTMX)
     assert response.status_code == 422 and b"expired" in response.content
-    responder_client.post(f"/incidents/profile/contacts/{contact.pk}/code/", **HTMX)
+    soon = responder_client.post(f"/incidents/profile/contacts/{contact.pk}/code/", **HTMX)
+    assert soon.status_code == 422 and b"ask again in" in soon.content
+    with time_machine.travel(timezone.now() + timedelta(seconds=31)):
+        responder_client.post(f"/incidents/profile/contacts/{contact.pk}/code/", **HTMX)
     code = code_in(mail.outbox[-1].body)
     for _ in range(5):
         responder_client.post(url, {"code": "999999" if code != "999999" else "888888"})

@@ -27,7 +27,7 @@ from incidents.escalation.channels import ACK_SALT, SAY_SALT, VOICE_SALT, twilio
 from incidents.escalation.channels.voice import spoken
 from incidents.escalation.contacts import ContactMethod
 from incidents.escalation.models import Channel, NotificationDelivery, NotificationProfile
-from incidents.models import Incident, TimelineEvent
+from incidents.models import Incident, Status, TimelineEvent
 
 log = logging.getLogger(__name__)
 State = NotificationDelivery.State
@@ -166,7 +166,14 @@ def twilio_sms(request: HttpRequest) -> HttpResponse:
     paged = NotificationDelivery.objects.filter(user=person, channel=Channel.SMS)
     if match.group(1):
         paged = paged.filter(incident_id=int(match.group(1)))
-    delivery = paged.select_related("incident").order_by("-id").first()
+    paged = paged.select_related("incident").order_by("-id")
+    # A bare "1" means the newest page still waiting for someone, else the newest page.
+    delivery = (
+        paged.filter(incident__acknowledged_at__isnull=True)
+        .exclude(incident__status=Status.RESOLVED)
+        .first()
+        or paged.first()
+    )
     if delivery is None:
         return twiml(
             f"<Message>{escape(person.get_username())}: no page of yours matches that.</Message>"
@@ -339,7 +346,8 @@ def slack_interactions(request: HttpRequest) -> HttpResponse:
         return HttpResponse(status=200)  # other interaction types are not ours to handle
     action = payload["actions"][0]
     what = action.get("action_id")
-    incident = Incident.objects.filter(pk=str(action.get("value", "")).strip() or 0).first()
+    value = str(action.get("value", "")).strip()
+    incident = Incident.objects.filter(pk=int(value)).first() if value.isdigit() else None
     if what not in ("acknowledge", "escalate") or incident is None:
         return refused("unknown action or incident", 400)
     member = (payload.get("user") or {}).get("id", "")

@@ -87,7 +87,7 @@ def record_status(provider_ref: str, status: str, error_code: str = "") -> bool:
     now = timezone.now()
     with transaction.atomic():
         delivery = (
-            NotificationDelivery.objects.select_for_update()
+            NotificationDelivery.objects.select_for_update(of=("self",))
             .select_related("incident", "page", "user")
             .filter(provider_ref=provider_ref)
             .first()

@@ -209,12 +209,21 @@ def send(delivery: NotificationDelivery) -> int | None:
         return None
     people = _page_people(delivery)
     if delivery.channel == Channel.SLACK:
+        from incidents.escalation.contacts import ContactMethod
+
+        # A verified Slack contact method, else the profile's member id.
+        verified = dict(
+            ContactMethod.objects.filter(
+                user__in=people, kind=ContactMethod.Kind.SLACK, verified_at__isnull=False
+            ).values_list("user_id", "address")
+        )
         mentions = []
         for person in people:
             try:
                 member = person.notification_profile.slack_member_id
             except NotificationProfile.DoesNotExist:
                 member = ""
+            member = verified.get(person.pk) or member
             if member:
                 mentions.append(member)
         body = json.dumps(slack_payload(delivery, mentions)).encode()

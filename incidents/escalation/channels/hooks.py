@@ -385,10 +385,11 @@ def update_message(response_url: str, incident: Incident, answer: str) -> None:
     if incident.acknowledged_at is None and incident.is_open:
         blocks.append(notify.page_buttons(incident))
     try:
+        # Slack wants the interaction answered within 3 s: the update gets at most 2 of them.
         httpx.post(
             response_url,
             json={"replace_original": True, "text": answer, "blocks": blocks},
-            timeout=settings.ESCALATION_HTTP_TIMEOUT,
+            timeout=min(settings.ESCALATION_HTTP_TIMEOUT, 2),
         )
     except httpx.HTTPError as exc:
         log.warning("slack response_url %s: %s", response_url, exc)

@@ -1,5 +1,5 @@
-"""Sending one notification delivery: email (Django mail), a Slack incoming webhook (Block
-Kit), or the generic webhook (JSON signed with HMAC-SHA256).
+"""Sending one notification delivery through its channel's module (channels/: email, Slack,
+the signed webhook, SMS, voice, push).
 
 `attempt()` claims the delivery with a conditional UPDATE (pending → sending), so a delivery
 queued twice is sent once; network errors and 5xx answers go back to pending for a bounded
@@ -9,42 +9,28 @@ once final, on the timeline.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import smtplib
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from incidents.actions import record
-from incidents.escalation.models import Channel, NotificationDelivery, NotificationProfile
+from incidents.escalation.channels import (  # noqa: F401 - Transient… are notify's API too
+    Permanent,
+    Transient,
+    incident_url,
+)
+from incidents.escalation.channels.slack import page_buttons, slack_payload  # noqa: F401
+from incidents.escalation.channels.webhook import signature, webhook_payload  # noqa: F401
+from incidents.escalation.models import Channel, NotificationDelivery
 from incidents.models import Incident, Status, TimelineEvent
 
 State = NotificationDelivery.State
 # A claim older than this belongs to a worker that died mid-send; it may be taken again.
 STALE_CLAIM = timedelta(minutes=5)
-
-
-class Transient(Exception):
-    """Worth retrying: the network, or the other side's 5xx/429."""
-
-    def __init__(self, message: str, code: int | None = None):
-        super().__init__(message)
-        self.code = code
-
-
-class Permanent(Exception):
-    def __init__(self, message: str, code: int | None = None):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass
@@ -53,193 +39,22 @@ class Outcome:
     attempts: int = 0
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def incident_url(incident: Incident) -> str:
-    return settings.CONSOLE_BASE_URL.rstrip("/") + incident.get_absolute_url()
-
-
-def slack_payload(delivery: NotificationDelivery, mentions: list[str]) -> dict:
-    incident, page = delivery.incident, delivery.page
-    link = incident_url(incident)
-    who = " ".join(f"<@{member}>" for member in mentions) or "_nobody with a Slack id_"
-    return {
-        "text": f"{incident.severity} {incident.reference} {incident.title}: L{page.level} paged",
-        "blocks": [
-            {
-                "type": "header",
-                "text": {
-                    "type": "plain_text",
-                    "text": f"{incident.severity} · {incident.reference} · L{page.level} paged"[
-                        :150
-                    ],
-                },
-            },
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"*<{link}|{incident.title}>*\n{who}"},
-                "fields": [
-                    {"type": "mrkdwn", "text": f"*Severity*\n{incident.get_severity_display()}"},
-                    {"type": "mrkdwn", "text": f"*Status*\n{incident.get_status_display()}"},
-                    {"type": "mrkdwn", "text": f"*Level*\nL{page.level} {page.name}"},
-                    {"type": "mrkdwn", "text": "*Acknowledged*\nnot yet"},
-                ],
-            },
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": f"Declared {incident.declared_at:%Y-%m-%d %H:%M %Z} · "
-                        f"acknowledge in the console: {link}",
-                    }
-                ],
-            },
-            page_buttons(incident),
-        ],
-    }
-
-
-def page_buttons(incident: Incident) -> dict:
-    """Acknowledge and Escalate: Slack posts the press to /hooks/slack/interactions/."""
-    return {
-        "type": "actions",
-        "block_id": f"incident-{incident.pk}",
-        "elements": [
-            {
-                "type": "button",
-                "action_id": "acknowledge",
-                "text": {"type": "plain_text", "text": "Acknowledge"},
-                "style": "primary",
-                "value": str(incident.pk),
-            },
-            {
-                "type": "button",
-                "action_id": "escalate",
-                "text": {"type": "plain_text", "text": "Escalate"},
-                "style": "danger",
-                "value": str(incident.pk),
-            },
-        ],
-    }
-
-
-def webhook_payload(delivery: NotificationDelivery, usernames: list[str]) -> dict:
-    incident, page = delivery.incident, delivery.page
-    return {
-        "event": "escalation.paged",
-        "incident": {
-            "id": incident.pk,
-            "reference": incident.reference,
-            "title": incident.title,
-            "severity": incident.severity,
-            "status": incident.status,
-            "declared_at": incident.declared_at.isoformat(),
-            "url": incident_url(incident),
-        },
-        "level": {"position": page.level, "name": page.name},
-        "paged_at": page.paged_at.isoformat(),
-        "recipients": usernames,
-    }
-
-
-def _page_people(delivery: NotificationDelivery) -> list:
-    """The people the delivery's page reached, in the order they were paged."""
-    from django.contrib.auth import get_user_model
-
-    ids = list(delivery.page.recipients)
-    found = {
-        u.pk: u
-        for u in get_user_model().objects.filter(pk__in=ids).select_related("notification_profile")
-    }
-    return [found[pk] for pk in ids if pk in found]
-
-
-def _post(url: str, body: bytes, headers: dict, with_text: bool = False):
-    try:
-        response = httpx.post(
-            url,
-            content=body,
-            headers={"Content-Type": "application/json", **headers},
-            timeout=settings.ESCALATION_HTTP_TIMEOUT,
-        )
-    except httpx.HTTPError as exc:
-        raise Transient(f"{type(exc).__name__}: {exc}") from exc
-    if response.status_code >= 500 or response.status_code == 429:
-        raise Transient(f"HTTP {response.status_code}: {response.text[:200]}", response.status_code)
-    if response.status_code >= 400:
-        raise Permanent(f"HTTP {response.status_code}: {response.text[:200]}", response.status_code)
-    if with_text:
-        return response.status_code, response.text
-    return response.status_code
-
-
 def send(delivery: NotificationDelivery) -> int | None:
-    """Deliver; the HTTP status code (None for email). Raises Transient or Permanent."""
-    from incidents.escalation.channels import push, slack_dm, sms, voice
+    """Deliver through the channel's module; the HTTP status code (None for email). Raises
+    Transient or Permanent."""
+    from incidents.escalation.channels import email, push, slack, slack_dm, sms, voice, webhook
 
-    incident = delivery.incident
-    personal = {Channel.SMS: sms.send, Channel.VOICE: voice.send, Channel.PUSH: push.send}
-    if delivery.channel in personal:
-        return personal[delivery.channel](delivery)
     if delivery.channel == Channel.SLACK and delivery.step is not None:
-        return slack_dm.send(delivery)
-    if delivery.channel == Channel.EMAIL:
-        subject = (
-            f"[{incident.severity}] {incident.reference} {incident.title} · "
-            f"L{delivery.page.level} paged"
-        )
-        body = (
-            f"{incident.reference} {incident.title}\n"
-            f"Severity: {incident.get_severity_display()}\n"
-            f"Status: {incident.get_status_display()}\n"
-            f"Paged: L{delivery.page.level} {delivery.page.name}\n"
-            f"Declared: {incident.declared_at:%Y-%m-%d %H:%M %Z}\n\n"
-            f"Acknowledge: {incident_url(incident)}\n"
-        )
-        try:
-            send_mail(subject, body, None, [delivery.target], fail_silently=False)
-        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
-            raise Transient(f"{type(exc).__name__}: {exc}") from exc
-        except smtplib.SMTPException as exc:
-            raise Permanent(f"{type(exc).__name__}: {exc}") from exc
-        return None
-    people = _page_people(delivery)
-    if delivery.channel == Channel.SLACK:
-        from incidents.escalation.contacts import ContactMethod
-
-        # A verified Slack contact method, else the profile's member id.
-        verified = dict(
-            ContactMethod.objects.filter(
-                user__in=people, kind=ContactMethod.Kind.SLACK, verified_at__isnull=False
-            ).values_list("user_id", "address")
-        )
-        mentions = []
-        for person in people:
-            try:
-                member = person.notification_profile.slack_member_id
-            except NotificationProfile.DoesNotExist:
-                member = ""
-            member = verified.get(person.pk) or member
-            if member:
-                mentions.append(member)
-        body = json.dumps(slack_payload(delivery, mentions)).encode()
-        return _post(settings.SLACK_WEBHOOK_URL, body, {})
-    body = json.dumps(
-        webhook_payload(delivery, [p.get_username() for p in people]), separators=(",", ":")
-    ).encode()
-    timestamp = str(int(time.time()))
-    return _post(
-        settings.ESCALATION_WEBHOOK_URL,
-        body,
-        {
-            "X-Console-Timestamp": timestamp,
-            "X-Console-Signature": signature(settings.ESCALATION_WEBHOOK_SECRET, timestamp, body),
-        },
-    )
+        return slack_dm.send(delivery)  # a person's own step: a direct message
+    senders = {
+        Channel.EMAIL: email.send,
+        Channel.SLACK: slack.send,
+        Channel.WEBHOOK: webhook.send,
+        Channel.SMS: sms.send,
+        Channel.VOICE: voice.send,
+        Channel.PUSH: push.send,
+    }
+    return senders[delivery.channel](delivery)
 
 
 def claim(delivery_id: int) -> bool:

@@ -9,9 +9,17 @@ import smtplib
 from django.core.mail import send_mail
 from django.urls import reverse
 
-from incidents.escalation.channels import SAY_SALT, public_url, push, sign, slack_dm, twilio
+from incidents.escalation.channels import (
+    SAY_SALT,
+    Permanent,
+    Transient,
+    public_url,
+    push,
+    sign,
+    slack_dm,
+    twilio,
+)
 from incidents.escalation.contacts import ContactMethod
-from incidents.escalation.notify import Permanent, Transient
 
 Kind = ContactMethod.Kind
 

@@ -24,7 +24,7 @@ def ack_url(delivery) -> str:
 
 
 def message(delivery) -> dict:
-    from incidents.escalation.notify import incident_url
+    from incidents.escalation.channels import incident_url
 
     incident, page = delivery.incident, delivery.page
     link = incident_url(incident)
@@ -49,7 +49,8 @@ def message(delivery) -> dict:
 
 
 def publish(payload: dict) -> tuple[int, dict]:
-    from incidents.escalation.notify import Permanent, _post
+    from incidents.escalation.channels import Permanent
+    from incidents.escalation.channels import post as _post
 
     reason = missing()
     if reason:

@@ -14,7 +14,8 @@ def missing() -> str:
 
 
 def post_message(channel: str, text: str, blocks: list | None = None) -> tuple[int, dict]:
-    from incidents.escalation.notify import Permanent, _post
+    from incidents.escalation.channels import Permanent
+    from incidents.escalation.channels import post as _post
 
     reason = missing()
     if reason:
@@ -42,8 +43,8 @@ def post_message(channel: str, text: str, blocks: list | None = None) -> tuple[i
 
 
 def send(delivery) -> int:
+    from incidents.escalation.channels.slack import slack_payload
     from incidents.escalation.channels.sms import remember
-    from incidents.escalation.notify import slack_payload
 
     payload = slack_payload(delivery, [delivery.target])
     code, answer = post_message(delivery.target, payload["text"], payload["blocks"])

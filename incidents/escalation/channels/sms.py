@@ -12,7 +12,7 @@ MAX_LENGTH = 320  # two concatenated segments
 
 def page_text(delivery) -> str:
     incident, page = delivery.incident, delivery.page
-    from incidents.escalation.notify import incident_url
+    from incidents.escalation.channels import incident_url
 
     head = f"[{incident.severity}] {incident.reference} {incident.title}"
     tail = f" · L{page.level} paged. Reply 1 or ACK {incident.pk} to acknowledge. "

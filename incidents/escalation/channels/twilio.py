@@ -57,7 +57,7 @@ def valid_request(request: HttpRequest) -> bool:
 def create(resource: str, data: list[tuple[str, str]]) -> tuple[int, dict]:
     """POST a Message or a Call; (HTTP status, the resource as JSON). Raises notify's
     Transient (network, 5xx, 429) or Permanent (4xx: Twilio's error code and message)."""
-    from incidents.escalation.notify import Permanent, Transient
+    from incidents.escalation.channels import Permanent, Transient
 
     reason = missing()
     if reason:

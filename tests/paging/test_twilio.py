@@ -90,6 +90,12 @@ def test_undelivered_sms_brings_the_voice_step_forward_and_pressing_1_acknowledg
     assert call_step.due_at <= timezone.now()
     status_event = incident.events.get(kind=Kind.NOTIFICATION_STATUS, data__status="undelivered")
     assert status_event.data["next_step"] == call_step.pk
+    # Twilio retrying the same callback changes nothing.
+    callback = next(
+        c for c in twilio_console.callbacks if ("MessageStatus", "undelivered") in c["params"]
+    )
+    assert twilio_console.signed_post(callback["url"], callback["params"]).status_code == 204
+    assert incident.events.filter(kind=Kind.NOTIFICATION_STATUS).count() == 1
 
     deliver_due(incident)
     assert wait_for(lambda: twilio_console.calls and twilio_console.calls[0]["twiml"], 10)

@@ -94,6 +94,8 @@ def record_status(provider_ref: str, status: str, error_code: str = "") -> bool:
         )
         if delivery is None:
             return False
+        if any(c.get("status") == status for c in delivery.callbacks):
+            return True  # Twilio retried a callback it had sent: recorded once
         entry = {"at": now.isoformat(), "status": status}
         if error_code:
             entry["error_code"] = error_code

@@ -78,7 +78,9 @@ def drain(integration_id: int | None, older_than_seconds: float) -> int:
                 process_event(event_id)
             except Exception as exc:  # noqa: BLE001 - one bad delivery must not block the rest
                 log.exception("delivery %s failed", event_id)
-                InboundEvent.objects.filter(pk=event_id, state=InboundEvent.State.PENDING).update(
+                InboundEvent.objects.filter(
+                    pk=event_id, state=InboundEvent.State.PENDING
+                ).update(
                     state=InboundEvent.State.FAILED,
                     error=f"{type(exc).__name__}: {exc}"[:2000],
                     processed_at=timezone.now(),

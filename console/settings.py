@@ -7,6 +7,7 @@ switch to PostgreSQL and Redis. Malformed values stop start-up (see console/env.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -287,6 +288,22 @@ ESCALATION_WEBHOOK_SECRET = env_str("ESCALATION_WEBHOOK_SECRET")
 ESCALATION_DELIVERY_ATTEMPTS = env_int("ESCALATION_DELIVERY_ATTEMPTS", 4, minimum=1)
 ESCALATION_RETRY_BACKOFF_SECONDS = env_int("ESCALATION_RETRY_BACKOFF_SECONDS", 10, minimum=0)
 ESCALATION_HTTP_TIMEOUT = env_int("ESCALATION_HTTP_TIMEOUT", 10, minimum=1)
+
+# Paging (issue 15): SMS and voice over Twilio's REST protocol, ntfy push, Slack buttons.
+# TWILIO_API_BASE may point at another provider speaking the same protocol (or a stand-in).
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+TWILIO_API_BASE = env_url("TWILIO_API_BASE") or "https://api.twilio.com"
+if TWILIO_FROM_NUMBER and not re.fullmatch(r"\+[1-9]\d{6,14}", TWILIO_FROM_NUMBER):
+    raise ImproperlyConfigured("TWILIO_FROM_NUMBER must be an E.164 number such as +14155550100")
+NTFY_BASE_URL = env_url("NTFY_BASE_URL")
+NTFY_TOKEN = env_str("NTFY_TOKEN")
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")
+SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")
+SLACK_API_BASE = env_url("SLACK_API_BASE") or "https://slack.com/api"
+# How long a signed callback link (voice TwiML, ntfy's Acknowledge action) stays valid.
+PAGING_LINK_MAX_AGE = env_int("PAGING_LINK_MAX_AGE", 24 * 3600, minimum=60)
 
 LOGGING = {
     "version": 1,

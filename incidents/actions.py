@@ -112,7 +112,9 @@ def acknowledge(
     by: AbstractBaseUser,
     on_behalf_of: AbstractBaseUser | None = None,
     at: datetime | None = None,
+    via: str = "",
 ) -> TimelineEvent:
+    """`via`: where a paged person answered (sms, voice, push, slack), for the timeline."""
     at = at or timezone.now()
     responder = on_behalf_of or by
     with transaction.atomic():
@@ -130,6 +132,8 @@ def acknowledge(
         }
         if on_behalf_of is not None and on_behalf_of != by:
             data["on_behalf_of"] = on_behalf_of.get_username()
+        if via:
+            data["via"] = via
         event = record(current, Kind.ACKNOWLEDGED, by, data=data, at=at)
     incident.refresh_from_db()
     return event

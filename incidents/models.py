@@ -247,6 +247,10 @@ class TimelineEvent(models.Model):
         ESCALATION_STOPPED = "escalation_stopped", "Escalation stopped"
         NOTIFICATION_SENT = "notification_sent", "Notification delivered"
         NOTIFICATION_FAILED = "notification_failed", "Notification failed"
+        # The provider's report on a sent page (delivered, undelivered, no answer), and a
+        # paged person's answer from where the page reached them (SMS, voice, push, Slack).
+        NOTIFICATION_STATUS = "notification_status", "Delivery status"
+        PAGE_REPLY = "page_reply", "Reply to a page"
         # Stakeholder updates published to the status page, and a missed cadence.
         UPDATE_PUBLISHED = "update_published", "Status update published"
         UPDATE_OVERDUE = "update_overdue", "Status update overdue"
@@ -306,6 +310,7 @@ class PinnedNote(models.Model):
 
 # Escalation's models (policies, rotations, pages, deliveries) live in incidents/escalation/,
 # alert intake's in incidents/intake/; they belong to this app.
+from incidents.escalation.contacts import ContactMethod, NotificationRule  # noqa: E402,F401
 from incidents.escalation.models import (  # noqa: E402,F401
     EscalationLevel,
     EscalationPage,

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from incidents.escalation import views as escalation
+from incidents.escalation import views_contacts as contacts
 from incidents.reviews import views as reviews
 from incidents.reviews import views_export as review_exports
 from incidents.reviews import views_metrics
@@ -52,6 +53,13 @@ urlpatterns = [
         name="override_delete",
     ),
     path("profile/", escalation.profile, name="profile"),
+    # The profile's paging section: contact methods, notification rules, test page.
+    path("profile/contacts/", contacts.method_add, name="contact_add"),
+    path("profile/contacts/<int:pk>/code/", contacts.method_send_code, name="contact_code"),
+    path("profile/contacts/<int:pk>/verify/", contacts.method_verify, name="contact_verify"),
+    path("profile/contacts/<int:pk>/delete/", contacts.method_delete, name="contact_delete"),
+    path("profile/rules/<str:urgency>/", contacts.rules_save, name="rules_save"),
+    path("profile/test-page/", contacts.test_page, name="test_page"),
     path("<int:pk>/escalate/", escalation.escalate_now, name="escalate_now"),
     path("<int:pk>/timeline/", live.timeline, name="timeline"),
     path("<int:pk>/status-updates/", status_updates.publish, name="publish_update"),

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 from runbooks.parser import Node, walk_steps
+from runbooks.steps import build_checklist
+from runbooks.units import find_units
 
 # Heading words → section type; the keyword that appears first in the title wins, so
 # "Investigation and Resolution" is a diagnosis phase and "Cache Stampede Recovery" a fix.
@@ -163,12 +165,19 @@ def classify(tree: Node) -> Node:
     for section in sections(tree):
         if section["section_type"] is None:
             section["section_type"] = section_type_of(section["title"])
-    mark_scenarios(tree)
-    mark_procedures(tree)
+    find_units(tree)
     assign_severities(tree)
+    attach_checklists(tree)
     extract_templates(tree, in_comms=False)
     tree["proposals"] = proposals(tree)
     return tree
+
+
+def attach_checklists(tree: Node) -> None:
+    """Every unit carries the checklist attaching it creates (see runbooks.steps)."""
+    for node in [tree, *sections(tree)]:
+        if node["kind"] in ("scenario", "procedure"):
+            node["checklist"] = build_checklist(node)
 
 
 def mark_scenarios(tree: Node) -> None:

@@ -201,11 +201,18 @@ class _Renderer:
         # item or a code block). A step inside a procedure nested in a scenario belongs to
         # both checklists, so it can carry more than one anchor.
         self.step_ids: dict[int, list[str]] = {}
+        # Anchors of "Run:" steps: the code block they run is their element; any other step
+        # taken from a code block or a paragraph (a commented command, a prose step) is a
+        # marker inside it.
+        self.run_anchors: set[str] = set()
         for node in _walk(tree):
             if node["kind"] in UNIT_KINDS:
                 unit = self.ids[id(node)]
-                for position, (_, source) in enumerate(checklist_steps_with_sources(node)):
-                    self.step_ids.setdefault(id(source), []).append(step_anchor(unit, position))
+                for position, (step, source) in enumerate(checklist_steps_with_sources(node)):
+                    anchor = step_anchor(unit, position)
+                    self.step_ids.setdefault(id(source), []).append(anchor)
+                    if step["text"] == "Run:":
+                        self.run_anchors.add(anchor)
 
     def inline(self, text: str) -> SafeString:
         return inline(text, self.references)
@@ -220,17 +227,22 @@ class _Renderer:
     def block(self, block: dict) -> str:
         kind = block["type"]
         if kind == "paragraph":
-            return format_html("<p>{}</p>", self.inline(block["text"]))
+            markers = self.markers(self.step_ids.get(id(block), []))
+            return format_html("<p>{}{}</p>", markers, self.inline(block["text"]))
         if kind == "list":
             return self.steps(block["steps"], block["ordered"], block.get("start"))
         if kind == "code":
             anchors = self.step_ids.get(id(block))
-            if anchors:
+            if anchors and anchors[0] in self.run_anchors:
                 return format_html(
                     '<div class="rb-step-code" id="{}">{}{}</div>',
                     anchors[0],
                     self.extra_anchors(anchors),
                     code_block(block),
+                )
+            if anchors:
+                return format_html(
+                    '<div class="rb-step-code">{}{}</div>', self.markers(anchors), code_block(block)
                 )
             return code_block(block)
         if kind == "table":
@@ -286,6 +298,12 @@ class _Renderer:
             css += format_html(' id="{}"', anchors[0])
             parts.insert(0, self.extra_anchors(anchors))
         return format_html("<li{}>{}</li>", mark_safe(css), mark_safe("".join(parts)))
+
+    @staticmethod
+    def markers(anchors: list[str]) -> SafeString:
+        return format_html_join(
+            "", '<span class="rb-step-anchor" id="{}"></span>', ((a,) for a in anchors)
+        )
 
     @staticmethod
     def extra_anchors(anchors: list[str]) -> SafeString:

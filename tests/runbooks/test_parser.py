@@ -305,22 +305,26 @@ def test_seed_003_is_a_handbook_of_procedures():
     tree = parse(seed("003"))
     assert attachable(tree, "scenario") == []
     titles = [s["title"] for s in attachable(tree, "procedure")]
+    # Chapters that list several named tasks ("Health Check Procedures" over Application /
+    # Database / External Services Health Check) are read as those tasks.
     for expected in [
         "P0 - Critical Incident Response",
         "P1 - High Priority Incident Response",
         "Standard Deployment",
         "Emergency Deployment (Hotfix)",
         "Rollback Procedure",
-        "Database Migration",
-        "Health Check Procedures",
-        "Alert Response Procedures",
+        "Migration Procedure",
+        "Migration Rollback",
+        "Application Health Check",
+        "Database Health Check",
+        "High Error Rate Alert",
         "Slow Application Response",
         "Security Breach Response",
         "Suspicious Activity Response",
-        "Backup Procedures",
-        "Recovery Procedures",
+        "Manual Backup Creation",
+        "Database Recovery",
         "Scheduled Maintenance",
-        "Database Maintenance",
+        "Weekly Database Maintenance",
     ]:
         assert expected in titles
     for reference in ["Severity Levels", "Internal Team", "Escalation Matrix", "Overview"]:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from runbooks.parser import Node, walk_steps
+from runbooks.severity import assign_severities
 from runbooks.steps import build_checklist
 from runbooks.units import find_units
 
@@ -280,59 +281,6 @@ def mark_procedures(tree: Node) -> None:
             visit(child, trail)
 
     visit(tree, [])
-
-
-def assign_severities(tree: Node) -> None:
-    by_anchor, by_name = quick_reference(tree)
-
-    def visit(node: Node, inherited: str | None) -> None:
-        for child in node["children"]:
-            own = severity_code(child["title"])
-            if child["kind"] in ("scenario", "procedure"):
-                listed = by_anchor.get(child["anchor"]) or match_name(child["title"], by_name)
-                child["severity"] = own or listed or inherited
-            else:
-                child["severity"] = own
-            visit(child, own or inherited)
-
-    visit(tree, None)
-
-
-def quick_reference(tree: Node) -> tuple[dict[str, str], list[tuple[set[str], str]]]:
-    """Severities from tables that list issues with a Severity/Priority column."""
-    by_anchor: dict[str, str] = {}
-    by_name: list[tuple[set[str], str]] = []
-    for node in [tree, *sections(tree)]:
-        for table in node["tables"]:
-            header = [plain(h).lower() for h in table["header"]]
-            column = next(
-                (i for i, h in enumerate(header) if "severity" in h or "priority" in h), None
-            )
-            if column is None or column == 0:
-                continue
-            for row in table["rows"]:
-                if len(row) <= column:
-                    continue
-                severity = severity_of_cell(row[column])
-                if not severity:
-                    continue
-                for cell in row:
-                    for match in re.finditer(r"\]\(#([^)\s]+)\)", cell):
-                        by_anchor.setdefault(match.group(1), severity)
-                by_name.append((words(plain(row[0])), severity))
-    return by_anchor, by_name
-
-
-def match_name(title: str, by_name: list[tuple[set[str], str]]) -> str | None:
-    title_words = words(title)
-    best: tuple[float, str] | None = None
-    for name_words, severity in by_name:
-        if not name_words or not title_words:
-            continue
-        score = len(name_words & title_words) / len(name_words | title_words)
-        if score >= 0.5 and (best is None or score > best[0]):
-            best = (score, severity)
-    return best[1] if best else None
 
 
 def extract_templates(node: Node, in_comms: bool) -> None:

@@ -104,9 +104,11 @@ FILLER = {
 }
 # Titles that announce a collection of units (a hint; structure decides the rest).
 GROUP_WORDS = re.compile(
-    r"(?<![\w-])(troubleshooting|playbooks|runbooks|procedures|scenarios|issues|problems|"
-    r"failures|failure scenarios|alerts|cases|workflows|probleme|problemas|cenários|"
-    r"escenarios|procedimentos|störungen)(?![\w-])"
+    r"(?<![\w-])(troubleshooting|playbooks|runbooks|procedures|scenarios|alerts|workflows|"
+    r"cenários|escenarios|procedimentos|fehlerbehebung|"
+    r"(?:common|known|frequent|typical|häufige|frequentes|comuns|comunes)\s+(?:[\w-]+\s+)?"
+    r"(?:issues|problems|failures|errors|incidents|probleme|fehler|problemas|erros)|"
+    r"(?:issues|problems|probleme|problemas)\s+(?:&|and|und|e|y)\s+\w+)(?![\w-])"
     r"|常见|场景|事件处理|よくある|シナリオ",
     re.IGNORECASE,
 )
@@ -227,10 +229,27 @@ def is_link_only(text: str) -> bool:
     return stripped != text and len(re.findall(r"[^\W_]+", stripped)) <= 2
 
 
+DEFINITION = re.compile(r"^(?:\*\*[^*]{1,40}\*\*|`[^`\s]{1,40}`|[^:.!?`*]{1,30})\s*[:–—-]\s+\S")
+CONFIG_LINE = re.compile(r"^\s*(?:export\s+)?[A-Z][A-Z0-9_]*\s*=")
+
+
 def is_definition(step: dict) -> bool:
-    """`**Closed**: normal operation`, `Owner - team`: a term and its meaning, not a task."""
+    """`**Closed**: normal operation`, `stripe` - payments, `Max retries: 5`: a term and its
+    meaning, not a task; so is a bare two-word question ("Anything else?")."""
     text = step["text"].strip()
-    return bool(re.match(r"^\*\*[^*]{1,40}\*\*\s*[:–—-]", text)) and not step["code"]
+    if step["code"]:
+        return False
+    return bool(DEFINITION.match(text)) or (text.endswith("?") and len(title_words(text)) <= 2)
+
+
+def is_config(block: dict) -> bool:
+    """A code block that only sets variables (an env file listing), not commands to run."""
+    lines = [
+        line
+        for line in block["content"].split("\n")
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    return bool(lines) and all(CONFIG_LINE.match(line) for line in lines)
 
 
 def real_steps(block: dict) -> list[dict]:
@@ -251,11 +270,12 @@ def own_actions(node: Node) -> int:
             if steps and sum(map(is_definition, steps)) * 2 <= len(steps):
                 count += len(steps)
         elif block["type"] == "code":
-            count += 1
+            count += not is_config(block)
         elif block["type"] == "paragraph":
             text = block["text"].strip()
+            # A line introducing what follows ("Critical variables:") is not a task itself.
             if text and not TODO.match(text) and len(title_words(text)) >= 4:
-                count += not is_link_only(text)
+                count += not (is_link_only(text) or text.endswith(":") or DEFINITION.match(text))
         elif block["type"] in ("quote", "callout"):
             count += own_actions({"blocks": [b for b in block["blocks"] if b["type"] == "list"]})
     return count
@@ -273,17 +293,32 @@ def is_part(child: Node, parent: Node) -> bool:
     if child["role"] in ("action", "context", "reference"):
         return True
     # A sub-case repeats its parent's name, under a parent that opens with its own text.
-    if not own_actions(parent):
+    if not own_actions(parent) or any(not g["pseudo"] for g in child["children"]):
         return False
-    parent_words = set(split_words(parent["title"]))
-    child_words = [w for w in split_words(title) if len(w) > 3]
+    parent_words = set(split_words(parent["title"])) - GENERIC_TITLE_WORDS
+    child_words = [w for w in split_words(title) if len(w) > 3 and w not in GENERIC_TITLE_WORDS]
     return any(w in parent_words for w in child_words)
+
+
+# Words any runbook title may share with its sections; they say nothing about sub-cases.
+GENERIC_TITLE_WORDS = {
+    w for phrase in REFERENCE | CONTEXT | ACTION for w in phrase.split() if " " not in phrase
+} | {"runbook", "runbooks", "playbook", "playbooks", "guide", "handbook", "incident",
+     "incidents", "response", "procedures", "operations", "production", "service", "services"}
 
 
 def split_words(title: str) -> list[str]:
     """Words of a title, CamelCase split ("CortexRequest Latency" → cortex request latency)."""
     spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", title)
     return [w for w in title_words(spaced) if w not in FILLER]
+
+
+def names_its_items(parent: Node, child: Node) -> bool:
+    """"Log lines" over "Log line containing …": a plural heading naming the kind of its
+    sections is a collection of them."""
+    words = title_words(parent["title"])
+    child_words = set(title_words(child["title"]))
+    return bool(words) and words[-1].endswith("s") and words[-1][:-1] in child_words
 
 
 # -- finding units --------------------------------------------------------------------------
@@ -346,13 +381,15 @@ class Reader:
         phases = [
             c for c in children if c["role"] == "action" and not self.candidate(c, node)
         ]
-        # Everything below is parts of one response.
+        collection = GROUP_WORDS.search(node["title"]) and node["role"] != "action"
+        # Everything below is parts of one response (an index of runbooks with one
+        # process on it is still an index).
         if not candidates:
+            return "group" if collection and len(phases) == 1 else "unit"
+        if phases and len(phases) >= len(plain) and (len(phases) >= 2 or not collection):
             return "unit"
-        if GROUP_WORDS.search(node["title"]) and node["role"] != "action":
+        if collection:
             return "group"
-        if phases and len(phases) >= len(plain):
-            return "unit"
         if len(plain) >= 2 or groups:
             return "group"
         # One candidate: it is the unit when it is all there is, else this section is.
@@ -366,6 +403,8 @@ class Reader:
         # Nothing but one section: the document's one section is its unit; any other
         # section is the unit its one sub-section belongs to.
         if node is self.tree or node is self.title_heading():
+            return "group"
+        if names_its_items(node, plain[0]):
             return "group"
         if any(is_part(g, plain[0]) and self.actions(g) for g in plain[0]["children"]):
             return "group"  # a complete response of its own, under a grouping heading

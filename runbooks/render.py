@@ -230,14 +230,17 @@ class _Renderer:
             markers = self.markers(self.step_ids.get(id(block), []))
             return format_html("<p>{}{}</p>", markers, self.inline(block["text"]))
         if kind == "list":
-            return self.steps(block["steps"], block["ordered"], block.get("start"))
+            markers = self.markers(self.step_ids.get(id(block), []))
+            return markers + self.steps(block["steps"], block["ordered"], block.get("start"))
         if kind == "code":
             anchors = self.step_ids.get(id(block))
-            if anchors and anchors[0] in self.run_anchors:
+            runs = [a for a in anchors or [] if a in self.run_anchors]
+            if runs:
+                others = [a for a in anchors or [] if a != runs[0]]
                 return format_html(
                     '<div class="rb-step-code" id="{}">{}{}</div>',
-                    anchors[0],
-                    self.extra_anchors(anchors),
+                    runs[0],
+                    self.markers(others),
                     code_block(block),
                 )
             if anchors:

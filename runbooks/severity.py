@@ -243,7 +243,11 @@ def assign_severities(tree: Node) -> None:
                 below = child["severity"]
             else:
                 child["severity"] = own
-                below = own or (own_statement(child) if child.get("role") is None else None)
+                below = own or (
+                    own_statement(child)
+                    if child.get("role") not in ("reference", "context")
+                    else None
+                )
                 below = below or inherited
             visit(child, below)
 

@@ -161,41 +161,41 @@ class _Builder:
         if not top and self.is_step_heading(section):
             self.heading_step(section, group_of(trail), out)
             return
-        self.blocks(section["blocks"], group, out)
+        blocks = section["blocks"]
+        if top and any(
+            c.get("role") == "action" or c["pseudo"] for c in section["children"]
+        ):
+            # Text above the unit's phases says what it is about; the phases say what to do.
+            blocks = [b for b in blocks if b["type"] != "paragraph"]
+        self.blocks(blocks, group, out)
         for child in section["children"]:
             if not self.skipped(child):
                 self.section(child, path, out)
 
     def is_step_heading(self, section: Node) -> bool:
-        if section["children"] or section.get("role") or section.get("section_type"):
+        """A leaf sub-section with a plain name (not a phase word, not an `If …` branch) is
+        one step named by its heading; what it holds are its command and sub-steps."""
+        if section["children"] or section.get("role") or section.get("section_type") == "branch":
             return False
-        if section["title"].rstrip().endswith(":") and section["pseudo"]:
-            return False
-        for block in section["blocks"]:
-            if block["type"] == "list" and len(self.real(block["steps"])) >= 2:
-                return False
-            if block["type"] == "code" and split_code(block):
-                return False
-        return True
+        return not (section["pseudo"] and section["title"].rstrip().endswith(":"))
 
     def heading_step(self, section: Node, group: str, out: list) -> None:
-        step = self.step(section["title"], [], group, 0)
-        sources: list = []
-        anchor: dict | None = None  # the element on the page that stands for the step
-        for block in section["blocks"]:
-            if block["type"] == "code":
-                step["code"].append(block)
-                anchor = anchor or block
-            elif block["type"] == "list":
-                for item in self.real(block["steps"]):
-                    sources.append(self.item(item, group, 1))
-                    anchor = anchor or item
-            elif block["type"] == "paragraph":
-                anchor = anchor or block
+        inner: list[tuple[dict, dict]] = []
+        self.blocks(section["blocks"], group, inner)
+        # The step's element on the page is a marker before the section's first block.
+        anchor = next(
+            (b for b in section["blocks"] if b["type"] in ("paragraph", "code", "list")), None
+        )
         if anchor is None:
-            return  # a heading with nothing under it
-        step["children"] = [s for s, _ in sources]
-        self.emit(out, step, anchor, sources)
+            return  # a heading with nothing to do under it
+        step = self.step(section["title"], [], group, 0)
+        if all(s["text"] == "Run:" and not s["children"] for s, _ in inner):
+            step["code"] = [c for s, _ in inner for c in s["code"]]
+            inner = []
+        for child, _ in inner:
+            deepen(child)
+        step["children"] = [s for s, _ in inner]
+        self.emit(out, step, anchor, inner)
 
     # -- blocks -------------------------------------------------------------------------
     def real(self, items: list[dict]) -> list[dict]:
@@ -245,7 +245,7 @@ class _Builder:
                     self.emit(out, self.step("Run:", [block], group, 0), block, [])
                 continue
             if kind == "paragraph":
-                if actionable_paragraph(block["text"]):
+                if actionable_paragraph(block["text"]) and not context_line(block["text"]):
                     step = self.step(block["text"].strip(), [], group, 0)
                     self.emit(out, step, block, [])
                     last = step
@@ -257,6 +257,23 @@ class _Builder:
                 continue
             if kind in ("table", "html"):
                 last = None
+
+
+def deepen(step: dict) -> None:
+    step["depth"] += 1
+    for child in step["children"]:
+        deepen(child)
+
+
+BOLD_LABEL = re.compile(r"^\s*\*\*([^*]{1,40}?)\s*:?\s*\*\*\s*:?")
+
+
+def context_line(text: str) -> bool:
+    """`**Symptoms:** queries time out`: a labelled line of context, not a task."""
+    from runbooks.units import vocab_role
+
+    match = BOLD_LABEL.match(text)
+    return bool(match) and vocab_role(match.group(1)) in ("context", "reference")
 
 
 def group_of(trail: list[str]) -> str:

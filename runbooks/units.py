@@ -386,6 +386,9 @@ class Reader:
         # process on it is still an index).
         if not candidates:
             return "group" if collection and len(phases) == 1 else "unit"
+        # A collection of units beside other sections of their own: a chapter of units.
+        if groups and len(plain) + len(groups) >= 2:
+            return "group"
         if phases and len(phases) >= len(plain) and (len(phases) >= 2 or not collection):
             return "unit"
         if collection:

@@ -108,6 +108,20 @@ def _store(slug, text, repaired, digest, tree, warnings, filename, by) -> Import
 
 def scenario_rows(version: RunbookVersion, tree: dict) -> list[Scenario]:
     rows: list[Scenario] = []
+    if tree["kind"] in (Scenario.Kind.SCENARIO, Scenario.Kind.PROCEDURE):
+        # A one-unit file without a heading of its own (its title in the front matter).
+        rows.append(
+            Scenario(
+                version=version,
+                kind=tree["kind"],
+                title=tree["title"][:300],
+                anchor=tree["anchor"][:300],
+                severity=tree["severity"] or "",
+                position=0,
+                path=[],
+                search_text=search_text(tree),
+            )
+        )
 
     def visit(node: dict, path: list[int]) -> None:
         for index, child in enumerate(node["children"]):

@@ -205,7 +205,7 @@ class _Renderer:
         # taken from a code block or a paragraph (a commented command, a prose step) is a
         # marker inside it.
         self.run_anchors: set[str] = set()
-        for node in _walk(tree):
+        for node in [tree, *_walk(tree)]:
             if node["kind"] in UNIT_KINDS:
                 unit = self.ids[id(node)]
                 for position, (step, source) in enumerate(checklist_steps_with_sources(node)):
@@ -362,6 +362,10 @@ def _assign_ids(tree: Node) -> dict[int, str]:
     nodes = list(_walk(tree))
     taken: set[str] = set()
     ids: dict[int, str] = {}
+    if tree["kind"] in UNIT_KINDS:
+        # A file that is one unit as a whole (its title in the front matter).
+        ids[id(tree)] = tree.get("anchor") or "runbook"
+        taken.add(ids[id(tree)])
     for node in nodes:
         anchor = node.get("anchor") or "section"
         if node["kind"] in UNIT_KINDS and anchor not in taken:

@@ -137,6 +137,12 @@ CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 PARENS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 
 UNIT_KINDS = ("scenario", "procedure")
+# "Same as [`OtherAlert`](#OtherAlert).": this section is another name for that unit.
+SAME_AS = re.compile(
+    r"^\W*(?:same as|see|identical to|like|wie|igual a|mesmo que|同上|同)\s*:?\s*"
+    r"\[?`?([^`\]\n]+?)`?\]?(?:\([^)]*\))?\W*$",
+    re.IGNORECASE,
+)
 
 
 def sections(node: Node) -> Iterator[Node]:
@@ -274,6 +280,8 @@ def own_actions(node: Node) -> int:
         elif block["type"] == "paragraph":
             text = block["text"].strip()
             # A line introducing what follows ("Critical variables:") is not a task itself.
+            if SAME_AS.match(text):
+                continue
             if text and not TODO.match(text) and len(title_words(text)) >= 4:
                 count += not (is_link_only(text) or text.endswith(":") or DEFINITION.match(text))
         elif block["type"] in ("quote", "callout"):
@@ -484,6 +492,21 @@ def assign_roles(tree: Node) -> None:
 def find_units(tree: Node) -> None:
     assign_roles(tree)
     Reader(tree).find()
+    record_aliases(tree)
+
+
+def record_aliases(tree: Node) -> None:
+    """A section whose whole text is "Same as X" names unit X once more: its title becomes
+    one of X's `aliases` (suggestions and search find X by it); it is no unit of its own."""
+    units = {u["title"].lower(): u for u in [tree, *sections(tree)] if u["kind"] in UNIT_KINDS}
+    for section in sections(tree):
+        if section["kind"] in UNIT_KINDS or section["children"] or len(section["blocks"]) != 1:
+            continue
+        block = section["blocks"][0]
+        match = SAME_AS.match(block.get("text", "")) if block["type"] == "paragraph" else None
+        target = units.get(match.group(1).strip().lower()) if match else None
+        if target is not None:
+            target.setdefault("aliases", []).append(section["title"])
 
 
 def step_texts(node: Node) -> list[str]:

@@ -417,3 +417,30 @@ def test_lines_markdown_consumes_without_a_token_are_kept():
         "[log]: https://a.example/one",
         "[log]: https://b.example/two",
     ]
+
+
+# -- titles and anchors ----------------------------------------------------------------------
+def test_anchors_are_githubs_with_duplicates_suffixed_in_document_order():
+    text = (
+        "# 🔧 Runbook: Cache\n\n## Verify\n\n1. a\n\n## Issue 3: Cache down (P1)\n\n"
+        "### Verify\n\n1. b\n\n## Verify\n\n1. c\n\n## verify 1\n\n1. d\n\n"
+        "**Verify**\n\n1. e\n"
+    )
+    tree, _ = parse_runbook(text)
+    nodes = list(sections(tree))
+    assert [n["anchor"] for n in nodes] == [
+        "-runbook-cache", "verify", "issue-3-cache-down-p1", "verify-1", "verify-2",
+        "verify-1-1", "verify-3",
+    ]
+    assert len({n["anchor"] for n in nodes}) == len(nodes)
+    assert [n["title"] for n in nodes][:3] == ["Cache", "Verify", "Cache down (P1)"]
+
+
+def test_a_file_titled_in_its_front_matter_is_one_unit_with_its_checklist():
+    text = "---\ntitle: Zone failure recovery\n---\n\n## Why\n\nZones fail.\n\n## Checks\n\n" \
+        "1. Check the ring\n\n## Steps\n\n1. Scale down\n2. Delete the PVCs\n"
+    tree, _ = parse_runbook(text, "zone")
+    assert (tree["kind"], tree["title"]) == ("procedure", "Zone failure recovery")
+    assert [(s["group"], s["text"]) for s in tree["checklist"]] == [
+        ("Checks", "Check the ring"), ("Steps", "Scale down"), ("Steps", "Delete the PVCs"),
+    ]

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from runbooks.parser import Node, walk_steps
+from runbooks.parser import Node, condition_of, is_condition, walk_steps
 from runbooks.severity import assign_severities
 from runbooks.steps import build_checklist
 from runbooks.units import find_units
@@ -164,7 +164,11 @@ def minutes_of(text: str) -> int | None:
 # -- classification ---------------------------------------------------------------------
 def classify(tree: Node) -> Node:
     for section in sections(tree):
-        if section["section_type"] is None:
+        if section["section_type"] is None and is_condition(section["title"]):
+            # "### If New Secret Causes Issues": a branch, whatever words follow the "If".
+            section["section_type"] = "branch"
+            section["condition"] = condition_of(section["title"])
+        elif section["section_type"] is None:
             section["section_type"] = section_type_of(section["title"])
     find_units(tree)
     assign_severities(tree)

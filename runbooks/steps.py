@@ -28,6 +28,8 @@ from runbooks.parser import Node
 
 UNIT_KINDS = ("scenario", "procedure")
 SKIPPED_ROLES = ("reference", "context", "group")
+NUMBERED = re.compile(r"^\s*\d+(?:\.\d+)*[.)]\s")
+SUB_STEP = re.compile(r"^\s*(?:\d+(?:\.\d+)+\.?\s|\*\*[^*]+\*\*\s*$)")
 TODO = re.compile(r"^\W*(?:@?todo|tbd|tba|fixme|wip|coming soon)\b", re.IGNORECASE)
 COMMENT = re.compile(r"^\s*(?:#(?!!)|--\s|//|::|REM\s)\s*(.*?)\s*$")
 NUMBER = re.compile(r"^(?:step\s*)?\d+(?:\.\d+)*[.):]?\s+", re.IGNORECASE)
@@ -146,9 +148,13 @@ class _Builder:
 
     # -- sections -----------------------------------------------------------------------
     def skipped(self, section: Node) -> bool:
+        if section["kind"] in UNIT_KINDS:
+            return True
+        if section.get("role") == "reference" and NUMBERED.match(section["heading"]):
+            # "### 5. Post-Incident": a numbered stage of this process, followed like the rest.
+            return False
         return (
-            section["kind"] in UNIT_KINDS
-            or section.get("role") in SKIPPED_ROLES
+            section.get("role") in SKIPPED_ROLES
             or section.get("section_type") in ("symptoms", "common_causes")
         )
 
@@ -209,6 +215,11 @@ class _Builder:
         text = item["text"] or " ".join(b.get("text", "") for b in item["blocks"]).strip()
         step = self.step(text or "Run:", item["code"], group, depth)
         children = [self.item(c, group, depth + 1) for c in self.real(item["children"])]
+        # "3.1 **List pending pods**" paragraphs inside an item are its sub-steps.
+        for block in item["blocks"] if item["text"] else []:
+            if block["type"] == "paragraph" and SUB_STEP.match(block["text"]):
+                sub = self.step(block["text"].strip(), [], group, depth + 1)
+                children.append((sub, block))
         step["children"] = [s for s, _ in children]
         if self.keep:
             step["_sources"] = children

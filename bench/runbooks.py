@@ -2,10 +2,11 @@
 
     .venv/bin/python bench/runbooks.py [--repeat 5]
 
-Prints a Markdown table: the five seeds (when ../shared/seeds exists) and generated
-runbooks of 64 KB to 1 MB built from the shipped sample's shapes (scenarios with bold
-pseudo-headings, branches, nested lists, code in list items, tables). Time per KB should
-stay flat as the size grows: parsing is linear.
+Prints a Markdown table: the five seeds (when ../shared/seeds exists), the 24 public runbooks
+of ../shared/runbooks-corpus (when it exists; one row for all of them, and the corpus
+concatenated up to 256 KB and 1 MB), and generated runbooks of 64 KB to 1 MB built from the
+shipped sample's shapes (scenarios with bold pseudo-headings, branches, nested lists, code in
+list items, tables). Time per KB should stay flat as the size grows: parsing is linear.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from runbooks.parser import parse_runbook  # noqa: E402
 
 SEEDS = ROOT.parent / "shared" / "seeds"
+CORPUS = ROOT.parent / "shared" / "runbooks-corpus"
 
 SCENARIO = """
 ### {n}. Queue {n} backing up (P{sev})
@@ -83,6 +85,16 @@ def count(tree: dict, kind: str) -> int:
     return visit(tree)
 
 
+def corpus_row(name: str, texts: list[str], repeat: int) -> tuple[str, int, float, int, int]:
+    seconds = scenarios = procedures = 0
+    for text in texts:
+        elapsed, tree = timed(text, repeat)
+        seconds += elapsed
+        scenarios += count(tree, "scenario")
+        procedures += count(tree, "procedure")
+    return name, sum(len(t.encode()) for t in texts), seconds, scenarios, procedures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
@@ -94,9 +106,22 @@ def main() -> None:
             (p.name[:3] + " (seed)", p.read_text(encoding="utf-8"))
             for p in sorted(SEEDS.glob("0*.txt"))
         ]
+    corpus = [p.read_text(encoding="utf-8") for p in sorted(CORPUS.glob("[0-9][0-9]-*.md"))]
+    if corpus:
+        inputs += [(f"corpus, {len(corpus)} files one by one", "")]
+        for kb in (256, 1024):
+            parts, total = [], 0
+            while total < kb * 1024:
+                for text in corpus:
+                    parts.append(text)
+                    total += len(text.encode())
+            inputs.append((f"corpus concatenated {kb} KB", "\n\n".join(parts)))
     inputs += [(f"generated {kb} KB", generated(kb * 1024)) for kb in (64, 128, 256, 512, 1024)]
     seeds_total = 0.0
     for name, text in inputs:
+        if name.startswith("corpus,"):
+            rows.append(corpus_row(name, corpus, args.repeat))
+            continue
         seconds, tree = timed(text, args.repeat)
         if name.endswith("(seed)"):
             seeds_total += seconds

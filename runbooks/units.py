@@ -95,6 +95,8 @@ ACTION_CJK = (
     "诊断", "调查", "排查", "缓解", "解决", "恢复", "验证", "处理", "步骤", "检查", "确认",
     "关闭", "手順", "対応", "復旧", "初動", "確認", "調査", "切り分け",
 )
+ACTION_OR_CONTEXT = ACTION | CONTEXT
+REFERENCE_OR_CONTEXT = REFERENCE | CONTEXT
 FILLER = {
     "the", "a", "an", "and", "or", "of", "for", "to", "in", "on", "this", "these", "that",
     "immediate", "initial", "first", "quick", "general", "standard", "phase", "incident",
@@ -165,21 +167,30 @@ def title_words(text: str) -> list[str]:
     return re.findall(r"[^\W_]+(?:[-'][^\W_]+)*", text.lower())
 
 
+_PATTERNS: dict[int, re.Pattern[str]] = {}
+
+
+def _pattern(vocab: set[str]) -> re.Pattern[str]:
+    key = id(vocab)
+    if key not in _PATTERNS:
+        phrases = sorted(vocab, key=len, reverse=True)
+        _PATTERNS[key] = re.compile(
+            r"(?<!\S)(?:" + "|".join(map(re.escape, phrases)) + r")(?!\S)"
+        )
+    return _PATTERNS[key]
+
+
+_FILLER_OR_DIGITS = re.compile(r"\S+")
+
+
 def _only(text: str, vocab: set[str]) -> bool:
     """True when the text is made of vocabulary phrases and filler words only (at least one
     phrase)."""
-    text = " " + " ".join(title_words(text.replace("&", " and ").replace("/", " and "))) + " "
-    found = False
-    for phrase in sorted(vocab, key=len, reverse=True):
-        needle = f" {phrase} "
-        while needle in text:
-            text = text.replace(needle, " ", 1)
-            found = True
+    text = " ".join(title_words(text.replace("&", " and ").replace("/", " and ")))
+    rest, found = _pattern(vocab).subn(" ", text)
     if not found:
-        # "post-incident" and friends are single hyphenated words.
         return False
-    rest = [w for w in text.split() if w not in FILLER and not w.isdigit()]
-    return not rest
+    return all(w in FILLER or w.isdigit() for w in rest.split())
 
 
 def vocab_role(title: str) -> str | None:
@@ -208,9 +219,9 @@ def vocab_role(title: str) -> str | None:
             return "reference"
         if _only(candidate, CONTEXT):
             return "context"
-        if _only(candidate, ACTION) or _only(candidate, ACTION | CONTEXT):
+        if _only(candidate, ACTION) or _only(candidate, ACTION_OR_CONTEXT):
             return "action"
-        if _only(candidate, REFERENCE | CONTEXT):
+        if _only(candidate, REFERENCE_OR_CONTEXT):
             return "reference"
     return None
 

@@ -287,11 +287,17 @@ def mark_procedures(tree: Node) -> None:
     visit(tree, [])
 
 
+# Sections whose code blocks and quotes are messages to send, not commands.
+COMMS_WORDS = re.compile(
+    r"template|vorlage|modelo|plantilla|通信|沟通|通知|模板|テンプレート|連絡文"
+)
+
+
 def extract_templates(node: Node, in_comms: bool) -> None:
     in_comms = (
         in_comms
         or node.get("section_type") == "communication"
-        or "template" in node["title"].lower()
+        or COMMS_WORDS.search(node["title"].lower()) is not None
     )
     if in_comms:
         for block in node["blocks"]:

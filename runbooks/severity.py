@@ -57,19 +57,18 @@ def sev_of_code(text: str) -> set[str]:
     return found
 
 
+# Latin level words match whole words; CJK characters and emoji match anywhere.
+_WHOLE = {name: level for level, names in LEVEL_WORDS for name in names if name.isascii()
+          or (name.isalpha() and not re.search(r"[\u3400-\u9fff]", name))}
+_ANYWHERE = [(name, level) for level, names in LEVEL_WORDS for name in names
+             if name not in _WHOLE]
+
+
 def sev_of_words(text: str) -> set[str]:
     lowered = text.lower()
-    words = set(WORD.findall(lowered))
-    found = set()
-    for severity, names in LEVEL_WORDS:
-        for name in names:
-            if (name in words) if name.isalpha() and not _cjk(name) else (name in lowered):
-                found.add(severity)
+    found = {_WHOLE[w] for w in WORD.findall(lowered) if w in _WHOLE}
+    found.update(level for name, level in _ANYWHERE if name in lowered)
     return found
-
-
-def _cjk(text: str) -> bool:
-    return bool(re.search(r"[\u3400-\u9fff]", text))
 
 
 def stated(text: str) -> str | None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import lru_cache
 
 from runbooks.parser import Node, walk_steps
 
@@ -163,8 +164,11 @@ def strip_symbols(text: str) -> str:
     ).strip()
 
 
+TITLE_WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+
+
 def title_words(text: str) -> list[str]:
-    return re.findall(r"[^\W_]+(?:[-'][^\W_]+)*", text.lower())
+    return TITLE_WORD.findall(text.lower())
 
 
 _PATTERNS: dict[int, re.Pattern[str]] = {}
@@ -193,6 +197,7 @@ def _only(text: str, vocab: set[str]) -> bool:
     return all(w in FILLER or w.isdigit() for w in rest.split())
 
 
+@lru_cache(maxsize=8192)
 def vocab_role(title: str) -> str | None:
     """reference | context | action, from the title's words (None when unknown)."""
     text = strip_symbols(title)

@@ -8,13 +8,18 @@ byte-exact with its info string.
 
 Node (runbook or section):
     kind          "runbook" | "section" | "scenario" | "procedure"
-    title         plain heading text, list numbering ("1.", "Issue 3:") removed
+    title         plain heading text; numbering ("1.", "Issue 3:"), page-kind prefixes
+                  ("Runbook:"), emoji and trailing colons removed
     heading       the heading's inline source as written
     level         0 for the runbook, heading level for sections (pseudo-headings: parent + 1)
     pseudo        true for a bold pseudo-heading
-    anchor        GitHub-style slug of the heading
+    anchor        GitHub's anchor of the heading, unique in the file (duplicates -1, -2…)
+    role          reference | context | action | group | null (see units.py)
+    checklist     on scenario/procedure nodes: the nested steps attaching creates
+                  ({text, code, group, depth, children}; see steps.py)
     section_type  symptoms | diagnosis | resolution | common_causes | escalation | prevention |
                   communication | branch | null (see classify.py)
+    severity      see severity.py
     condition     for branches: the condition after "If"
     severity      "P0".."P3" or null
     blocks        the content in order: paragraph, list, code, table, quote, callout, html,

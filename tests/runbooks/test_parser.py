@@ -11,6 +11,7 @@ import pytest
 from runbooks.classify import sections
 from runbooks.parser import parse_runbook, walk_steps
 from runbooks.repair import repair_text
+from runbooks.steps import checklist_steps
 from tests.seeds import SEED_FILES, needs_seeds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -443,4 +444,66 @@ def test_a_file_titled_in_its_front_matter_is_one_unit_with_its_checklist():
     assert (tree["kind"], tree["title"]) == ("procedure", "Zone failure recovery")
     assert [(s["group"], s["text"]) for s in tree["checklist"]] == [
         ("Checks", "Check the ring"), ("Steps", "Scale down"), ("Steps", "Delete the PVCs"),
+    ]
+
+
+def test_checklists_from_every_common_form():
+    text = """# RedisDown
+
+## Meaning
+
+Redis does not answer; sessions drop.
+
+## Diagnosis
+
+### Verify Redis Status
+
+```bash
+redis-cli ping
+```
+
+### Step 2: Read the logs
+
+```bash
+# 1. Tail the server log
+tail -n 100 /var/log/redis.log
+# 2. Look for OOM kills
+dmesg | grep -i oom
+```
+
+## Mitigation
+
+Restart the pod with `kubectl rollout restart deploy/redis` and watch it come back.
+
+- [ ] Tell #ops
+  - with the incident link
+- TODO: add the failover steps
+
+```text
+[ ] Sessions back
+[ ] Error rate below 1 %
+```
+"""
+    tree, _ = parse_runbook(text)
+    [unit] = [s for s in sections(tree) if s["kind"] in ("scenario", "procedure")]
+    assert (unit["title"], unit["kind"]) == ("RedisDown", "scenario")
+    flat = checklist_steps(unit)
+    assert [(s["group"], s["depth"], s["text"]) for s in flat] == [
+        ("Diagnosis", 0, "Verify Redis Status"),
+        ("Diagnosis", 0, "Read the logs"),
+        ("Diagnosis", 1, "Tail the server log"),
+        ("Diagnosis", 1, "Look for OOM kills"),
+        ("Mitigation", 0, "Restart the pod with `kubectl rollout restart deploy/redis` and "
+         "watch it come back."),
+        ("Mitigation", 0, "Tell #ops"),
+        ("Mitigation", 1, "with the incident link"),
+        ("Mitigation", 0, "Sessions back"),
+        ("Mitigation", 0, "Error rate below 1 %"),
+    ]
+    assert flat[0]["code"][0]["content"] == "redis-cli ping\n"
+    assert flat[3]["code"][0]["content"] == "dmesg | grep -i oom\n"
+    # Meaning is context beside the checklist; any section can be followed the same way.
+    diagnosis = unit["children"][1]
+    assert [s["text"] for s in checklist_steps(diagnosis)][:2] == [
+        "Verify Redis Status", "Read the logs",
     ]

@@ -477,7 +477,8 @@ def unit_kind(node: Node, parent: Node | None) -> str:
             return "scenario"
     if parent is not None and SCENARIO_GROUP.search(parent["title"]):
         return "scenario"
-    if re.fullmatch(r"[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+", node["title"].strip()):
+    name = PARENS.sub("", node["title"]).strip()
+    if re.fullmatch(r"[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+", name):
         return "scenario"
     return "procedure"
 

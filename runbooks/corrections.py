@@ -211,7 +211,10 @@ def revert_corrections(tree: Node) -> None:
 
 def scenario_rows(version: RunbookVersion, tree: Node) -> list[Scenario]:
     rows: list[Scenario] = []
-    for node, path, _above in walk(tree):
+    # A one-unit file without a heading of its own (its title in the front matter) is a
+    # unit at the root, path [].
+    root = [(tree, [], [])] if tree["kind"] in UNIT_KINDS else []
+    for node, path, _above in [*root, *walk(tree)]:
         if node["kind"] in UNIT_KINDS:
             rows.append(
                 Scenario(

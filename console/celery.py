@@ -9,3 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 app = Celery("console")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The worker's and beat's own heartbeats (their signal receivers), for the "worker down" banner.
+import console.heartbeats  # noqa: E402,F401

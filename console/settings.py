@@ -279,6 +279,8 @@ PROBE_HTTP_BATCHES = env_int("PROBE_HTTP_BATCHES", 2, minimum=1)
 STATUS_PAGE_NAME = env_str("STATUS_PAGE_NAME", "Service status")
 STATUS_PAGE_ID = env_str("STATUS_PAGE_ID", "console")
 INCIDENT_LIST_PAGE_SIZE = env_int("INCIDENT_LIST_PAGE_SIZE", 50, minimum=10)
+# The worker's and beat's own heartbeats (console.heartbeats); 0 turns them off.
+CONSOLE_HEARTBEAT_SECONDS = env_int("CONSOLE_HEARTBEAT_SECONDS", 10, minimum=0)
 
 # Escalation ---------------------------------------------------------------------------------
 # Links in pages point here. Empty Slack/webhook settings turn that channel off: its

@@ -16,6 +16,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("services/banner", views.services_banner, name="services_banner"),
     path("hooks/<slug:kind>/<str:token>/", intake_views.hook, name="hook"),
     # The public status page: no login.
     path("status/", status_page.status_page, name="status_page"),

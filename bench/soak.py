@@ -49,6 +49,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -135,12 +136,24 @@ class Stats:
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    retried: int = 0
 
     def add(self, action: str, seconds: float, error: str | None = None) -> None:
         with self.lock:
             self.times[action].append(seconds * 1000)
             if error:
                 self.errors[action].append(error)
+
+
+def send(stats: Stats, request: Callable[[], httpx.Response]) -> httpx.Response:
+    """One request; sent again once if the server closed the kept-alive connection under it
+    before answering (a keep-alive race every browser retries on its own too)."""
+    try:
+        return request()
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+        with stats.lock:
+            stats.retried += 1
+        return request()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -231,7 +244,7 @@ class Responder:
             headers["HX-Request"] = "true"
         started = time.perf_counter()
         try:
-            response = self.client.post(url, data=data, headers=headers)
+            response = send(self.stats, lambda: self.client.post(url, data=data, headers=headers))
         except httpx.HTTPError as exc:
             self.stats.add(action, time.perf_counter() - started, f"{type(exc).__name__}")
             return None
@@ -243,7 +256,8 @@ class Responder:
     def get(self, action: str, url: str) -> httpx.Response | None:
         started = time.perf_counter()
         try:
-            response = self.client.get(url, headers={"HX-Request": "true"})
+            headers = {"HX-Request": "true"}
+            response = send(self.stats, lambda: self.client.get(url, headers=headers))
         except httpx.HTTPError as exc:
             self.stats.add(action, time.perf_counter() - started, type(exc).__name__)
             return None
@@ -317,10 +331,13 @@ def send_alerts(base: str, token: str, stats: Stats, end: float) -> None:
         while time.monotonic() < end:
             started = time.perf_counter()
             try:
-                response = client.post(
-                    f"/hooks/alertmanager/{token}/",
-                    content=body,
-                    headers={"Content-Type": "application/json"},
+                response = send(
+                    stats,
+                    lambda: client.post(
+                        f"/hooks/alertmanager/{token}/",
+                        content=body,
+                        headers={"Content-Type": "application/json"},
+                    ),
                 )
                 error = None if response.status_code < 300 else f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
@@ -338,8 +355,11 @@ def run_probes(base: str, password: str, probes: list[int], stats: Stats, end: f
         n += 1
         started = time.perf_counter()
         try:
-            response = client.post(
-                f"/probes/{probe}/run/", headers={"X-CSRFToken": csrf, "HX-Request": "true"}
+            response = send(
+                stats,
+                lambda url=f"/probes/{probe}/run/": client.post(
+                    url, headers={"X-CSRFToken": csrf, "HX-Request": "true"}
+                ),
             )
             error = None if response.status_code < 400 else f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
@@ -432,6 +452,7 @@ def main() -> int:
         stderr=subprocess.STDOUT,
     )
     stats = Stats()
+    load_before = os.getloadavg()[0]
     try:
         wait_healthy(base)
         time.sleep(3)  # worker and beat up
@@ -488,8 +509,13 @@ def main() -> int:
     broker = "console.broker filesystem" if embedded else "Redis"
     print(
         f"\nsoak: {load_seconds:.0f} s, {args.clients} clients, {args.probes} probes every 10 s, "
-        f"{database} + {broker} broker, runconsole (gunicorn 2×4 ReadyThreadWorker, "
+        f"{database} + {broker} broker, runconsole (gunicorn 4×2 ReadyThreadWorker, "
         f"worker --concurrency 2, beat)"
+    )
+    print(
+        f"load average (1 min) on this machine: {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after; requests sent again after a keep-alive race: "
+        f"{stats.retried}"
     )
     print(f"{'action':<12} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
     missed = []
@@ -504,6 +530,9 @@ def main() -> int:
             missed.append(f"{action} p99 {p99:.0f} ms")
         if stats.errors[action]:
             missed.append(f"{action}: {len(stats.errors[action])} errors")
+    kinds = sorted({f"{a}: {e}" for a, errs in stats.errors.items() for e in errs})
+    if kinds:
+        print("error kinds: " + ", ".join(kinds))
     print(
         f"restarts: worker {restarts['worker']}, beat {restarts['beat']}; worker crashes "
         f"{crashes}; JSONDecodeError {decode_errors}; console alive at the end: {console_alive}"

@@ -52,21 +52,25 @@ def queue():
 
 def publish(transport: str, root: str, publisher: int, count: int, start, errors) -> None:
     start.wait(60)
-    failed = 0
-    with connection(transport, Path(root)) as conn:
-        producer = conn.Producer()
-        for n in range(count):
-            try:
-                producer.publish(
-                    {"p": publisher, "n": n, "pad": PADDING},
-                    exchange=queue().exchange,
-                    routing_key="bench",
-                    declare=[queue()],
-                    serializer="json",
-                )
-            except Exception:  # noqa: BLE001 - counted: "database is locked" and the like
-                failed += 1
-    errors.put(("publish", failed))
+    failed, reason = 0, ""
+    try:
+        with connection(transport, Path(root)) as conn:
+            producer = conn.Producer()
+            for n in range(count):
+                try:
+                    producer.publish(
+                        {"p": publisher, "n": n, "pad": PADDING},
+                        exchange=queue().exchange,
+                        routing_key="bench",
+                        declare=[queue()],
+                        serializer="json",
+                    )
+                except Exception as exc:  # noqa: BLE001 - counted: "database is locked" and co
+                    failed += 1
+                    reason = reason or repr(exc)[:200]
+    except Exception as exc:  # noqa: BLE001 - the publisher could not even start
+        failed, reason = count, repr(exc)[:200]
+    errors.put((reason, failed))
 
 
 def consume(transport: str, root: str, expected: int, results, start) -> None:
@@ -121,7 +125,9 @@ def run(transport: str, publishers: int, messages: int, consumers: int) -> dict:
     began = time.monotonic()
     start.set()
     outcomes = [results.get(timeout=600) for _ in range(consumers)]
-    publish_failed = sum(errors.get(timeout=60)[1] for _ in range(publishers))
+    published = [errors.get(timeout=120) for _ in range(publishers)]
+    publish_failed = sum(failed for _, failed in published)
+    reasons = {reason for reason, _ in published if reason}
     for proc in procs:
         proc.join(60)
     delivered = [item for got, *_ in outcomes for item in got]
@@ -135,6 +141,7 @@ def run(transport: str, publishers: int, messages: int, consumers: int) -> dict:
         "twice": len(delivered) - len(unique),
         "unreadable": sum(o[1] for o in outcomes) + delivered.count(("torn", 0)),
         "errors": sum(o[2] for o in outcomes) + publish_failed,
+        "reasons": reasons,
     }
 
 
@@ -143,10 +150,13 @@ def main() -> None:
     parser.add_argument("--publishers", type=int, default=4)
     parser.add_argument("--messages", type=int, default=1500, help="per publisher")
     parser.add_argument("--consumers", type=int, default=2)
+    parser.add_argument("--only", help="one transport: console, filesystem or sqlalchemy")
     args = parser.parse_args()
     transports = ["console", "filesystem"]
     if importlib.util.find_spec("sqlalchemy"):
         transports.append("sqlalchemy")
+    if args.only:
+        transports = [args.only]
     print(
         f"{args.publishers} publisher processes × {args.messages} messages, "
         f"{args.consumers} consumer processes"
@@ -159,6 +169,8 @@ def main() -> None:
             f"{r['transport']:<12} {r['messages'] / r['seconds']:>7.0f} {r['lost']:>6} "
             f"{r['twice']:>6} {r['unreadable']:>10} {r['errors']:>7}"
         )
+        for reason in r["reasons"]:
+            print(f"  {transport} publish error: {reason}")
 
 
 if __name__ == "__main__":

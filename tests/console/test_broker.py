@@ -46,11 +46,11 @@ def connection(root: Path) -> Connection:
     )
 
 
-def publish(root: str, publisher: int, count: int, start: multiprocessing.Event) -> None:
-    start.wait(30)
+def publish(root: str, publisher: int, count: int, ready: multiprocessing.Barrier) -> None:
     queue = soak_queue(Path(root))
     with connection(Path(root)) as conn:
         producer = conn.Producer()
+        ready.wait(120)
         for n in range(count):
             producer.publish(
                 {"publisher": publisher, "n": n, "padding": BODY_PADDING},
@@ -61,18 +61,25 @@ def publish(root: str, publisher: int, count: int, start: multiprocessing.Event)
             )
 
 
-def consume(root: str, results: multiprocessing.Queue, expected: int) -> None:
+def consume(
+    root: str, results: multiprocessing.Queue, expected: int, ready: multiprocessing.Barrier
+) -> None:
     """A second consumer process: what it gets, it reports as (publisher, n) pairs."""
-    got = drain(Path(root), expected, deadline=time.monotonic() + 120, idle_seconds=3)
+    got = drain(Path(root), expected, time.monotonic() + 180, idle_seconds=10, ready=ready)
     results.put(got)
 
 
-def drain(root: Path, expected: int, deadline: float, idle_seconds: float) -> list[tuple[int, int]]:
+def drain(
+    root: Path, expected: int, deadline: float, idle_seconds: float, ready=None
+) -> list[tuple[int, int]]:
     queue = soak_queue(root)
     got: list[tuple[int, int]] = []
-    last = time.monotonic()
     with connection(root) as conn:
         simple = conn.SimpleQueue(queue)
+        if ready is not None:
+            # Every process connected before anyone starts: a slow start-up is not "idle".
+            ready.wait(120)
+        last = time.monotonic()
         while len(got) < expected and time.monotonic() < deadline:
             try:
                 message = simple.get(block=False)
@@ -100,19 +107,19 @@ def test_concurrent_publishers_and_consumers_get_every_message_once_and_whole(
 ) -> None:
     folders(tmp_path)
     context = multiprocessing.get_context("spawn")
-    start = context.Event()
+    # Publishers, the other consumer and this one start together.
+    ready = context.Barrier(PUBLISHERS + 2)
     results = context.Queue()
     total = PUBLISHERS * PER_PUBLISHER
     publishers = [
-        context.Process(target=publish, args=(str(tmp_path), p, PER_PUBLISHER, start))
+        context.Process(target=publish, args=(str(tmp_path), p, PER_PUBLISHER, ready))
         for p in range(PUBLISHERS)
     ]
-    other_consumer = context.Process(target=consume, args=(str(tmp_path), results, total))
+    other_consumer = context.Process(target=consume, args=(str(tmp_path), results, total, ready))
     for process in [*publishers, other_consumer]:
         process.start()
-    start.set()
     # This process is the first consumer, racing the other for every file.
-    mine = drain(tmp_path, total, deadline=time.monotonic() + 120, idle_seconds=3)
+    mine = drain(tmp_path, total, time.monotonic() + 180, idle_seconds=10, ready=ready)
     for process in publishers:
         process.join(60)
         assert process.exitcode == 0

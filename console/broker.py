@@ -17,7 +17,8 @@ open appears whole or not at all:
   moved to `rejected/` with an error in the log, and the reader goes on to the next one: one
   bad file must not stop the worker that pages people.
 
-Selected in settings with `CELERY_BROKER_TRANSPORT = "console.broker:Transport"`.
+Selected by the broker URL `consolefs://` (console/celery.py registers the scheme), so a URL
+set later still decides the transport, as with any other broker.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ from kombu.utils.json import dumps, loads
 from kombu.utils.objects import cached_property
 
 log = logging.getLogger(__name__)
+SCHEME = "consolefs"
+
+
+def register() -> None:
+    """Make `consolefs://` name this transport, as `filesystem://` names Kombu's."""
+    from kombu.transport import TRANSPORT_ALIASES
+
+    TRANSPORT_ALIASES.setdefault(SCHEME, "console.broker:Transport")
 
 
 def _replace(path: Path, data: bytes, staging: Path) -> None:

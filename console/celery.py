@@ -4,8 +4,12 @@ import os
 
 from celery import Celery
 
+from console import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
+# Before any connection: the embedded default's broker URL is consolefs://.
+broker.register()
 app = Celery("console")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

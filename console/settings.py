@@ -128,10 +128,10 @@ else:
     (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
-    # Kombu's filesystem transport with atomic publish and claim (console/broker.py): the
-    # stock one lets a worker read a message file before it is written, and die on it.
-    CELERY_BROKER_TRANSPORT = "console.broker:Transport"
+    # Kombu's filesystem transport with atomic publish and claim (console/broker.py, its
+    # scheme registered by console/celery.py): the stock `filesystem://` lets a worker read a
+    # message file before it is written, and die on it.
+    CELERY_BROKER_URL = "consolefs://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),

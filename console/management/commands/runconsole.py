@@ -234,7 +234,7 @@ class Command(BaseCommand):
 
     def _describe_broker(self) -> str:
         url = settings.CELERY_BROKER_URL
-        if url == "filesystem://":
+        if url in ("filesystem://", "consolefs://"):
             return f"filesystem {getattr(settings, 'BROKER_DIR', '')}".rstrip()
         return redact_url(url)
 

@@ -129,7 +129,10 @@ else:
     (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # Kombu's filesystem transport with atomic publish and claim (console/broker.py, its
+    # scheme registered by console/celery.py): the stock `filesystem://` lets a worker read a
+    # message file before it is written, and die on it.
+    CELERY_BROKER_URL = "consolefs://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -277,6 +280,8 @@ PROBE_HTTP_BATCHES = env_int("PROBE_HTTP_BATCHES", 2, minimum=1)
 STATUS_PAGE_NAME = env_str("STATUS_PAGE_NAME", "Service status")
 STATUS_PAGE_ID = env_str("STATUS_PAGE_ID", "console")
 INCIDENT_LIST_PAGE_SIZE = env_int("INCIDENT_LIST_PAGE_SIZE", 50, minimum=10)
+# The worker's and beat's own heartbeats (console.heartbeats); 0 turns them off.
+CONSOLE_HEARTBEAT_SECONDS = env_int("CONSOLE_HEARTBEAT_SECONDS", 10, minimum=0)
 
 # Escalation ---------------------------------------------------------------------------------
 # Links in pages point here. Empty Slack/webhook settings turn that channel off: its

@@ -18,6 +18,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # Paging providers' callbacks (Twilio, ntfy, Slack): before the intake's catch-all.
     path("hooks/", include("incidents.escalation.channels.urls")),
+    path("services/banner", views.services_banner, name="services_banner"),
     path("hooks/<slug:kind>/<str:token>/", intake_views.hook, name="hook"),
     # The public status page: no login.
     path("status/", status_page.status_page, name="status_page"),

@@ -35,3 +35,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # instead of "database table is locked".
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-database.sqlite3")}  # noqa: F405
+
+# Test workers run in threads of the test process: no heartbeat thread writing behind the
+# tests' backs (tests call console.heartbeats.beat_once themselves).
+CONSOLE_HEARTBEAT_SECONDS = 0

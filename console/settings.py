@@ -54,6 +54,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    # django-ninja: the REST API; listed so its docs page uses the bundled Swagger UI.
+    "ninja",
     "console",
     "incidents",
     "runbooks",
@@ -287,6 +289,10 @@ ESCALATION_WEBHOOK_SECRET = env_str("ESCALATION_WEBHOOK_SECRET")
 ESCALATION_DELIVERY_ATTEMPTS = env_int("ESCALATION_DELIVERY_ATTEMPTS", 4, minimum=1)
 ESCALATION_RETRY_BACKOFF_SECONDS = env_int("ESCALATION_RETRY_BACKOFF_SECONDS", 10, minimum=0)
 ESCALATION_HTTP_TIMEOUT = env_int("ESCALATION_HTTP_TIMEOUT", 10, minimum=1)
+
+# REST API (/api/v1/) ------------------------------------------------------------------------
+# Requests a minute per token; past it the answer is 429 with Retry-After.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 
 LOGGING = {
     "version": 1,

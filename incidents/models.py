@@ -306,6 +306,8 @@ class PinnedNote(models.Model):
 
 # Escalation's models (policies, rotations, pages, deliveries) live in incidents/escalation/,
 # alert intake's in incidents/intake/; they belong to this app.
+# The REST API's personal tokens and Idempotency-Key records; they live in incidents/api/.
+from incidents.api.models import ApiToken, IdempotencyKey  # noqa: E402,F401
 from incidents.escalation.models import (  # noqa: E402,F401
     EscalationLevel,
     EscalationPage,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from incidents.api import views as api_tokens
 from incidents.escalation import views as escalation
 from incidents.reviews import views as reviews
 from incidents.reviews import views_export as review_exports
@@ -52,6 +53,10 @@ urlpatterns = [
         name="override_delete",
     ),
     path("profile/", escalation.profile, name="profile"),
+    path("profile/api-tokens/", api_tokens.token_create, name="api_token_create"),
+    path(
+        "profile/api-tokens/<int:pk>/revoke/", api_tokens.token_revoke, name="api_token_revoke"
+    ),
     path("<int:pk>/escalate/", escalation.escalate_now, name="escalate_now"),
     path("<int:pk>/timeline/", live.timeline, name="timeline"),
     path("<int:pk>/status-updates/", status_updates.publish, name="publish_update"),

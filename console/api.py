@@ -35,7 +35,7 @@ def over_rate(token: ApiToken) -> int:
 
     now = time.time()
     window = int(now // 60)
-    count = count_in_window(f"api-rate:{token.pk}:{window}", 90)
+    count = count_in_window(f"api-rate:{token.token_hash[:20]}:{window}", 90)
     if count is not None and count > settings.API_RATE_LIMIT_PER_MINUTE:
         return max(1, int(60 - now % 60))
     return 0

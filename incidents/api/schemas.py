@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Prefetch, prefetch_related_objects
 from ninja import Schema
 from pydantic import Field
@@ -110,12 +111,12 @@ def incident_data(incident: Incident) -> dict:
         "status": incident.status,
         "services": [{"id": s.pk, "name": s.name} for s in incident.services.all()],
         "roles": [
-            {"role": a.role, "user": a.user.get_username(), "since": a.started_at.isoformat()}
+            {"role": a.role, "user": a.user.get_username(), "since": _iso(a.started_at)}
             for a in sorted(incident.current_roles, key=lambda a: a.role)
         ],
         "declared_by": incident.declared_by.get_username(),
-        "declared_at": incident.declared_at.isoformat(),
-        "ack_due_at": incident.ack_due_at.isoformat(),
+        "declared_at": _iso(incident.declared_at),
+        "ack_due_at": _iso(incident.ack_due_at),
         "acknowledged_by": _username(incident.acknowledged_by),
         "acknowledged_at": _iso(incident.acknowledged_at),
         "mitigated_at": _iso(incident.mitigated_at),
@@ -129,12 +130,17 @@ def event_data(event: TimelineEvent) -> dict:
         "id": event.pk,
         "incident_id": event.incident_id,
         "kind": event.kind,
-        "at": event.at.isoformat(),
+        "at": _iso(event.at),
         "actor": _username(event.actor),
         "text": event.text,
         "data": event.data,
     }
 
 
+_encoder = DjangoJSONEncoder()
+
+
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """As the API's JSON renderer writes times (ECMA-262: milliseconds, Z for UTC), so a
+    stored answer (Idempotency-Key replays, webhook payloads) reads exactly like a live one."""
+    return _encoder.default(value) if value else None

@@ -108,7 +108,8 @@ def problem_response(
 # The problems an operation may answer with, by what it does. 429 and 401 apply to every
 # operation behind a token.
 READ = {401: Problem, 403: Problem, 404: Problem, 422: Problem, 429: Problem}
-WRITE = {**READ, 409: Problem}
+# Writes also: 400 for a body that isn't JSON, 409 for a change the state forbids.
+WRITE = {**READ, 400: Problem, 409: Problem}
 
 
 def form_errors(form: forms.Form) -> list[dict]:

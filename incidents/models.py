@@ -343,3 +343,4 @@ from incidents.statuspage.models import (  # noqa: E402,F401
     StatusUpdate,
     UpdateCadence,
 )
+from incidents.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401

@@ -62,6 +62,10 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.add_oncallrotation",
         "incidents.change_oncallrotation",
         "incidents.escalate_incident",
+        # Outgoing event webhooks: subscribe URLs, see their deliveries.
+        "incidents.view_webhookendpoint",
+        "incidents.add_webhookendpoint",
+        "incidents.change_webhookendpoint",
     ],
     MANAGER: [
         "incidents.view_metrics",

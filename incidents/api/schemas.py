@@ -111,16 +111,16 @@ def incident_data(incident: Incident) -> dict:
         "status": incident.status,
         "services": [{"id": s.pk, "name": s.name} for s in incident.services.all()],
         "roles": [
-            {"role": a.role, "user": a.user.get_username(), "since": _iso(a.started_at)}
+            {"role": a.role, "user": a.user.get_username(), "since": iso_time(a.started_at)}
             for a in sorted(incident.current_roles, key=lambda a: a.role)
         ],
         "declared_by": incident.declared_by.get_username(),
-        "declared_at": _iso(incident.declared_at),
-        "ack_due_at": _iso(incident.ack_due_at),
+        "declared_at": iso_time(incident.declared_at),
+        "ack_due_at": iso_time(incident.ack_due_at),
         "acknowledged_by": _username(incident.acknowledged_by),
-        "acknowledged_at": _iso(incident.acknowledged_at),
-        "mitigated_at": _iso(incident.mitigated_at),
-        "resolved_at": _iso(incident.resolved_at),
+        "acknowledged_at": iso_time(incident.acknowledged_at),
+        "mitigated_at": iso_time(incident.mitigated_at),
+        "resolved_at": iso_time(incident.resolved_at),
         "url": settings.CONSOLE_BASE_URL.rstrip("/") + incident.get_absolute_url(),
     }
 
@@ -130,7 +130,7 @@ def event_data(event: TimelineEvent) -> dict:
         "id": event.pk,
         "incident_id": event.incident_id,
         "kind": event.kind,
-        "at": _iso(event.at),
+        "at": iso_time(event.at),
         "actor": _username(event.actor),
         "text": event.text,
         "data": event.data,
@@ -140,7 +140,7 @@ def event_data(event: TimelineEvent) -> dict:
 _encoder = DjangoJSONEncoder()
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
     """As the API's JSON renderer writes times (ECMA-262: milliseconds, Z for UTC), so a
     stored answer (Idempotency-Key replays, webhook payloads) reads exactly like a live one."""
     return _encoder.default(value) if value else None

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from incidents.api.schemas import _iso, event_data, incident_data, load_for_representation
+from incidents.api.schemas import event_data, incident_data, iso_time, load_for_representation
 from incidents.models import Incident, TimelineEvent
 from incidents.signals import event_recorded
 from incidents.webhooks.models import EventType, WebhookDelivery, WebhookEndpoint
@@ -38,7 +38,7 @@ def queue(event_type: str, event_id: str, at, incident: Incident, data: dict) ->
     payload = {
         "id": event_id,
         "type": event_type,
-        "created_at": _iso(at),
+        "created_at": iso_time(at),
         "data": {"incident": incident_data(load_for_representation(incident)), **data},
     }
     WebhookDelivery.objects.bulk_create(

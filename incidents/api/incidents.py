@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from ninja import Field, Header, Path, Query, Router, Schema
 
-from console.api_kit import READ, WRITE, decode_cursor, idempotent, page_of
+from console.api_kit import READ, WRITE, decode_cursor, idempotent, page_of, rendered
 from console.api_kit import validated as valid
 from incidents import actions
 from incidents.api.schemas import (
@@ -127,7 +127,9 @@ def list_incidents(
     if after is not None:
         incidents = incidents.filter(id__lt=after)
     items, next_cursor = page_of(list(incidents[: limit + 1]), limit)
-    return {"items": [incident_data(i) for i in items], "next_cursor": next_cursor}
+    return rendered(
+        request, {"items": [incident_data(i) for i in items], "next_cursor": next_cursor}
+    )
 
 
 @router.post(

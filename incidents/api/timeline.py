@@ -7,7 +7,7 @@ from typing import Annotated
 from django.http import HttpRequest
 from ninja import Field, Header, Query, Router, Schema
 
-from console.api_kit import READ, WRITE, decode_cursor, idempotent, page_of, validated
+from console.api_kit import READ, WRITE, decode_cursor, idempotent, page_of, rendered, validated
 from incidents import actions
 from incidents.api.incidents import MAX_ID, IncidentId
 from incidents.api.schemas import EventOut, EventPage, event_data
@@ -43,7 +43,7 @@ def timeline(
         .order_by("id")[: limit + 1]
     )
     items, next_cursor = page_of(events, limit)
-    return {"items": [event_data(e) for e in items], "next_cursor": next_cursor}
+    return rendered(request, {"items": [event_data(e) for e in items], "next_cursor": next_cursor})
 
 
 @router.post("/{incident_id}/notes", response={201: EventOut, **WRITE}, summary="Add a note")

@@ -164,6 +164,8 @@ def _http_error(request, exc: HttpError):
 
 
 def _mount() -> None:
+    from incidents.api.comms import oncall_router
+    from incidents.api.comms import router as comms_router
     from incidents.api.incidents import router as incidents_router
     from incidents.api.timeline import router as timeline_router
     from probes.api import router as probes_router
@@ -171,6 +173,8 @@ def _mount() -> None:
 
     api.add_router("/incidents", incidents_router)
     api.add_router("/incidents", timeline_router)
+    api.add_router("/incidents", comms_router)
+    api.add_router("/oncall", oncall_router)
     api.add_router("/probes", probes_router)
     api.add_router("/runbooks", runbooks_router)
 

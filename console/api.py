@@ -169,11 +169,13 @@ def _mount() -> None:
     from incidents.api.incidents import router as incidents_router
     from incidents.api.timeline import router as timeline_router
     from probes.api import router as probes_router
+    from runbooks.api import checklists_router
     from runbooks.api import router as runbooks_router
 
     api.add_router("/incidents", incidents_router)
     api.add_router("/incidents", timeline_router)
     api.add_router("/incidents", comms_router)
+    api.add_router("/incidents", checklists_router)
     api.add_router("/oncall", oncall_router)
     api.add_router("/probes", probes_router)
     api.add_router("/runbooks", runbooks_router)

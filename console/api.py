@@ -168,6 +168,7 @@ def _mount() -> None:
     from incidents.api.comms import router as comms_router
     from incidents.api.incidents import router as incidents_router
     from incidents.api.timeline import router as timeline_router
+    from incidents.api.webhooks import router as webhooks_router
     from probes.api import router as probes_router
     from runbooks.api import checklists_router
     from runbooks.api import router as runbooks_router
@@ -177,6 +178,7 @@ def _mount() -> None:
     api.add_router("/incidents", comms_router)
     api.add_router("/incidents", checklists_router)
     api.add_router("/oncall", oncall_router)
+    api.add_router("/webhooks", webhooks_router)
     api.add_router("/probes", probes_router)
     api.add_router("/runbooks", runbooks_router)
 

@@ -210,3 +210,21 @@ def test_webhook_pages_are_for_leads(responder, lead):
         == 405
     )
     assert lead_client.post(f"/incidents/integrations/webhooks/{endpoint.pk}/").status_code == 405
+
+
+def test_leads_manage_endpoints_through_the_api(lead, responder):
+    from tests.api.conftest import api_client_for
+
+    api = api_client_for(lead)
+    created = api.post(
+        "/api/v1/webhooks",
+        {"url": "https://tracker.example.com/hook", "events": ["incident.resolved"]},
+    )
+    assert created.status_code == 201
+    body = created.json()
+    assert body["secret"] == WebhookEndpoint.objects.get().secret
+    assert "secret" not in api.get("/api/v1/webhooks").json()[0]
+    bad = api.post("/api/v1/webhooks", {"url": "https://x.example.com", "events": ["nope"]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "events"
+    assert api.get(f"/api/v1/webhooks/{body['id']}/deliveries").json()["items"] == []
+    assert api_client_for(responder).get("/api/v1/webhooks").status_code == 403

@@ -138,6 +138,19 @@ def rendered(request: HttpRequest, data: dict, status: int = 200) -> HttpRespons
     return api.create_response(request, data, status=status)
 
 
+def not_modified_since(request: HttpRequest, etag: str) -> HttpResponse | None:
+    """A 304 when If-None-Match carries `etag`, before any work; else remember it for the
+    answer (ConsoleAPI.create_response puts it on the 200)."""
+    request.api_etag = etag
+    sent = [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
+    if etag in sent:
+        response = HttpResponse(status=304)
+        response["ETag"] = etag
+        response["Cache-Control"] = "private, no-cache"
+        return response
+    return None
+
+
 # Cursors --------------------------------------------------------------------------------
 
 

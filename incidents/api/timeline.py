@@ -7,7 +7,16 @@ from typing import Annotated
 from django.http import HttpRequest
 from ninja import Field, Header, Query, Router, Schema
 
-from console.api_kit import READ, WRITE, decode_cursor, idempotent, page_of, rendered, validated
+from console.api_kit import (
+    READ,
+    WRITE,
+    decode_cursor,
+    idempotent,
+    not_modified_since,
+    page_of,
+    rendered,
+    validated,
+)
 from incidents import actions
 from incidents.api.incidents import MAX_ID, IncidentId
 from incidents.api.schemas import EventOut, EventPage, event_data
@@ -37,6 +46,13 @@ def timeline(
     """Oldest first. Poll with `since=<the last id you saw>`; follow `next_cursor` for more."""
     incident = get_incident_for_user(request, incident_id)
     after = max(since, decode_cursor(cursor) or 0)
+    # Events are never changed: the newest id names everything a page can hold.
+    newest = (
+        TimelineEvent.objects.filter(incident=incident).order_by("-id").values_list("id", flat=True)
+    ).first()
+    unchanged = not_modified_since(request, f'"tl-{incident.pk}-{after}-{limit}-{newest or 0}"')
+    if unchanged is not None:
+        return unchanged
     events = list(
         TimelineEvent.objects.filter(incident=incident, id__gt=after)
         .select_related("actor")

@@ -318,7 +318,13 @@ def test_list_queries_do_not_grow(django_assert_num_queries, lead_api, lead, ser
 def test_timeline_queries_do_not_grow(django_assert_num_queries, lead_api, lead, incident, count):
     for n in range(count):
         actions.add_note(incident, text=f"note {n}", by=lead)
-    # token + user, last use, permissions (2), the incident, its events with actors.
-    with django_assert_num_queries(6):
-        response = lead_api.get(f"/api/v1/incidents/{incident.pk}/timeline", limit=1000)
+    path = f"/api/v1/incidents/{incident.pk}/timeline"
+    # token + user, last use, permissions (2), the incident, its newest event id, its events
+    # with actors.
+    with django_assert_num_queries(7):
+        response = lead_api.get(path, limit=1000)
     assert len(response.json()["items"]) == count + 1
+    # Unchanged: token + user, permissions (2), the incident, the newest id; no events read.
+    with django_assert_num_queries(5):
+        again = lead_api.get(path, limit=1000, headers={"If-None-Match": response["ETag"]})
+    assert again.status_code == 304

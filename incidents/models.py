@@ -305,8 +305,8 @@ class PinnedNote(models.Model):
 
 
 # Escalation's models (policies, rotations, pages, deliveries) live in incidents/escalation/,
-# alert intake's in incidents/intake/; they belong to this app.
-# The REST API's personal tokens and Idempotency-Key records; they live in incidents/api/.
+# alert intake's in incidents/intake/, the REST API's tokens and Idempotency-Key records in
+# incidents/api/, outgoing webhooks' (at the end) in incidents/webhooks/; they belong to this app.
 from incidents.api.models import ApiToken, IdempotencyKey  # noqa: E402,F401
 from incidents.escalation.models import (  # noqa: E402,F401
     EscalationLevel,

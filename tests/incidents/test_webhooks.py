@@ -228,3 +228,26 @@ def test_leads_manage_endpoints_through_the_api(lead, responder):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "events"
     assert api.get(f"/api/v1/webhooks/{body['id']}/deliveries").json()["items"] == []
     assert api_client_for(responder).get("/api/v1/webhooks").status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_sends_what_the_commit_kicked(lead):
+    """No direct calls: the commit's on_commit kick queues the drain, a Celery worker runs it."""
+    from celery.contrib.testing.worker import start_worker
+
+    from console.celery import app
+    from tests.waiting import wait_for
+
+    app.control.purge()
+    with (
+        receiving_server() as server,
+        start_worker(
+            app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=10
+        ),
+    ):
+        endpoint = endpoint_for(server.url)
+        incident = actions.declare_incident(title="Payments down", severity="P0", declared_by=lead)
+        actions.acknowledge(incident, by=lead)
+        assert wait_for(lambda: endpoint.deliveries.filter(state="sent").count() == 2)
+        types = [verified(r, endpoint.secret)["type"] for r in server.received]
+    assert types == ["incident.declared", "incident.acknowledged"]

@@ -171,6 +171,7 @@ def _mount() -> None:
     from incidents.api.comms import oncall_router
     from incidents.api.comms import router as comms_router
     from incidents.api.incidents import router as incidents_router
+    from incidents.api.reviews import router as reviews_router
     from incidents.api.timeline import router as timeline_router
     from incidents.api.webhooks import router as webhooks_router
     from probes.api import router as probes_router
@@ -180,6 +181,7 @@ def _mount() -> None:
     api.add_router("/incidents", incidents_router)
     api.add_router("/incidents", timeline_router)
     api.add_router("/incidents", comms_router)
+    api.add_router("/incidents", reviews_router)
     api.add_router("/incidents", checklists_router)
     api.add_router("/oncall", oncall_router)
     api.add_router("/webhooks", webhooks_router)

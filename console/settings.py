@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    # django-ninja: the REST API; listed so its docs page uses the bundled Swagger UI.
+    "ninja",
     "console",
     "incidents",
     "runbooks",
@@ -183,6 +185,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Outgoing event webhooks whose kick or retry was lost (incidents.webhooks).
+    "sweep-webhooks": {
+        "task": "incidents.webhooks.tasks.sweep_webhooks",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     # Webhook deliveries a kick missed (stored just after a drain ended, or broker hiccups).
     "sweep-inbound": {
         "task": "incidents.tasks.process_pending",
@@ -309,6 +317,13 @@ SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")
 SLACK_API_BASE = env_url("SLACK_API_BASE") or "https://slack.com/api"
 # How long a signed callback link (voice TwiML, ntfy's Acknowledge action) stays valid.
 PAGING_LINK_MAX_AGE = env_int("PAGING_LINK_MAX_AGE", 24 * 3600, minimum=60)
+# REST API (/api/v1/) ------------------------------------------------------------------------
+# Requests a minute per token; past it the answer is 429 with Retry-After.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+# Outgoing event webhooks: tries per delivery, the first retry's delay (doubling), timeout.
+WEBHOOK_DELIVERY_ATTEMPTS = env_int("WEBHOOK_DELIVERY_ATTEMPTS", 6, minimum=1)
+WEBHOOK_RETRY_BACKOFF_SECONDS = env_int("WEBHOOK_RETRY_BACKOFF_SECONDS", 30, minimum=0)
+WEBHOOK_HTTP_TIMEOUT = env_int("WEBHOOK_HTTP_TIMEOUT", 10, minimum=1)
 
 LOGGING = {
     "version": 1,

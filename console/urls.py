@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from console import views
+from console.api import api
 from incidents.intake import views as intake_views
 from incidents.statuspage import views_public as status_page
 
@@ -28,5 +29,6 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("runbooks/", include("runbooks.urls")),
     path("probes/", include("probes.urls")),
+    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -309,7 +309,9 @@ class PinnedNote(models.Model):
 
 
 # Escalation's models (policies, rotations, pages, deliveries) live in incidents/escalation/,
-# alert intake's in incidents/intake/; they belong to this app.
+# alert intake's in incidents/intake/, the REST API's tokens and Idempotency-Key records in
+# incidents/api/, outgoing webhooks' (at the end) in incidents/webhooks/; they belong to this app.
+from incidents.api.models import ApiToken, IdempotencyKey  # noqa: E402,F401
 from incidents.escalation.contacts import ContactMethod, NotificationRule  # noqa: E402,F401
 from incidents.escalation.models import (  # noqa: E402,F401
     EscalationLevel,
@@ -346,3 +348,4 @@ from incidents.statuspage.models import (  # noqa: E402,F401
     StatusUpdate,
     UpdateCadence,
 )
+from incidents.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+from incidents.api import views as api_tokens
 from incidents.escalation import views as escalation
 from incidents.escalation import views_contacts as contacts
 from incidents.reviews import views as reviews
@@ -10,6 +11,7 @@ from incidents.reviews import views_metrics
 from incidents.statuspage import views as status_updates
 from incidents.statuspage import views_components as components
 from incidents.views import changes, integrations, live, pages, rules
+from incidents.webhooks import views as webhooks
 from runbooks import views_checklists as checklists
 
 app_name = "incidents"
@@ -29,6 +31,19 @@ urlpatterns = [
         "integrations/<int:pk>/enabled/",
         integrations.integration_enabled,
         name="integration_enabled",
+    ),
+    path("integrations/webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("integrations/webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook_detail"),
+    path(
+        "integrations/webhooks/<int:pk>/enabled/",
+        webhooks.webhook_enabled,
+        name="webhook_enabled",
+    ),
+    path("integrations/webhooks/<int:pk>/rotate/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path(
+        "integrations/webhooks/<int:pk>/deliveries/<int:delivery_id>/redeliver/",
+        webhooks.webhook_redeliver,
+        name="webhook_redeliver",
     ),
     path("integrations/rules/", rules.rule_list, name="rules"),
     path("integrations/rules/new/", rules.rule_new, name="rule_new"),
@@ -60,6 +75,8 @@ urlpatterns = [
     path("profile/contacts/<int:pk>/delete/", contacts.method_delete, name="contact_delete"),
     path("profile/rules/<str:urgency>/", contacts.rules_save, name="rules_save"),
     path("profile/test-page/", contacts.test_page, name="test_page"),
+    path("profile/api-tokens/", api_tokens.token_create, name="api_token_create"),
+    path("profile/api-tokens/<int:pk>/revoke/", api_tokens.token_revoke, name="api_token_revoke"),
     path("<int:pk>/escalate/", escalation.escalate_now, name="escalate_now"),
     path("<int:pk>/timeline/", live.timeline, name="timeline"),
     path("<int:pk>/status-updates/", status_updates.publish, name="publish_update"),

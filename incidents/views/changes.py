@@ -14,7 +14,11 @@ from django.views.decorators.http import require_POST
 from incidents import actions
 from incidents.forms import AcknowledgeForm, NoteForm, RoleForm, SeverityForm, StatusForm
 from incidents.models import Incident, Status, TimelineEvent
-from incidents.permissions import get_incident_for_user, require_perm
+from incidents.permissions import (
+    get_incident_for_user,
+    require_acknowledge_as,
+    require_status_change,
+)
 from incidents.views.live import live_context
 
 
@@ -68,8 +72,7 @@ def acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, incident, _form_errors(form), status=400)
     on_behalf_of = form.cleaned_data["on_behalf_of"]
-    if on_behalf_of is not None and on_behalf_of != request.user:
-        require_perm(request, "incidents.acknowledge_for_others")
+    require_acknowledge_as(request, on_behalf_of)
     try:
         actions.acknowledge(incident, by=request.user, on_behalf_of=on_behalf_of)
     except actions.ActionError as exc:
@@ -85,8 +88,7 @@ def change_status(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, incident, _form_errors(form), status=400)
     to = form.cleaned_data["status"]
-    if Status.RESOLVED in (to, incident.status):
-        require_perm(request, "incidents.resolve_incident")
+    require_status_change(request, incident, to)
     try:
         actions.change_status(incident, to=to, by=request.user, note=form.cleaned_data["note"])
     except actions.ActionError as exc:

@@ -152,9 +152,10 @@ def test_permissions_and_methods(responder, lead, outsider, client):
 
 @pytest.mark.django_db
 def test_profile_page_queries(responder_client, responder, django_assert_num_queries):
-    # session, user, user and group permissions, the notification profile, methods, rules
+    # session, user, user and group permissions, the notification profile, methods, rules,
+    # the API tokens section's tokens
     for n in (1, 4):
         for i in range(n):
             method(responder, "email", f"r{n}-{i}@example.com")
-        with django_assert_num_queries(7):
+        with django_assert_num_queries(8):
             assert responder_client.get("/incidents/profile/").status_code == 200

@@ -53,6 +53,9 @@ UNIT_KINDS = (Scenario.Kind.SCENARIO, Scenario.Kind.PROCEDURE)
 SEVERITIES = ("P0", "P1", "P2", "P3")
 MAX_TITLE = 300
 SUFFIX = re.compile(r"^(.+)-(\d+)$")
+# The anchor path of the document itself: a file that is one unit as a whole (its title in
+# the front matter, no heading of its own) is a unit at the root, Scenario.path [].
+ROOT_PATH = ""
 
 
 class CorrectionError(ValueError):
@@ -141,6 +144,7 @@ def apply_corrections(tree: Node, corrections: Iterable[ReadingCorrection]) -> l
         return []
     paths = anchor_paths(tree)
     nodes = {path: node for node, _p, _a in walk(tree) if (path := paths[id(node)])}
+    nodes[ROOT_PATH] = tree
     by_last: dict[str, list[Node]] = {}
     for path, node in nodes.items():
         by_last.setdefault(last_link(path), []).append(node)
@@ -148,7 +152,7 @@ def apply_corrections(tree: Node, corrections: Iterable[ReadingCorrection]) -> l
     for correction in corrections:
         node = nodes.get(correction.anchor_path)
         moved = False
-        if node is None:
+        if node is None and correction.anchor_path != ROOT_PATH:
             found = by_last.get(last_link(correction.anchor_path), [])
             if correction.anchor_was_unique and len(found) == 1 and "correction" not in found[0]:
                 node, moved = found[0], True
@@ -190,7 +194,7 @@ def apply_corrections(tree: Node, corrections: Iterable[ReadingCorrection]) -> l
 
 def revert_corrections(tree: Node) -> None:
     """The tree as the reading made it, before any correction."""
-    for node, _path, _above in walk(tree):
+    for node, _path, _above in [(tree, [], []), *walk(tree)]:
         mark = node.pop("correction", None)
         if mark is None:
             continue
@@ -343,6 +347,8 @@ def sync_sections(version: RunbookVersion) -> None:
 
 
 def find_section(tree: Node, anchor_path: str) -> Node | None:
+    if anchor_path == ROOT_PATH:
+        return tree
     paths = anchor_paths(tree)
     for node, _path, _above in walk(tree):
         if paths[id(node)] == anchor_path:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from django.utils.safestring import SafeString
 
-from runbooks.corrections import UNIT_KINDS, anchor_paths, walk
+from runbooks.corrections import ROOT_PATH, UNIT_KINDS, anchor_paths, walk
 from runbooks.parser import Node
 from runbooks.render import _assign_ids, code_block, inline
 from runbooks.steps import checklist_steps
@@ -118,29 +118,50 @@ def _groups(steps: list[dict]) -> list[ReviewGroup]:
     return groups
 
 
+def _review_role(node: Node, unit: Node | None, contains_unit: set[int], keys: set[str]) -> str:
+    """The review's label for a section that is not a unit itself, from the reader's `role`
+    (reference | context | action | group | null, runbooks/units.py)."""
+    reader_role = node.get("role")
+    if unit is not None:
+        if reader_role in ("context", "reference"):
+            return "context"  # shown beside the checklist, never ticked
+        if reader_role == "group" or id(node) in contains_unit:
+            return "chapter"  # a collection of units inside a unit: their own checklists
+        # A part (action or unnamed): steps when the unit's checklist drew on it.
+        return "steps" if _own_keys(node) & keys else "context"
+    if reader_role == "group" or id(node) in contains_unit:
+        return "chapter"
+    return "reference"
+
+
 def review_sections(tree: Node) -> list[ReviewSection]:
     ids = _assign_ids(tree)
     paths = anchor_paths(tree)
+    # A file that is one unit as a whole (its title in the front matter) is a unit at the
+    # root, anchor path "" (Scenario.path []): it heads the review and can be corrected.
+    nodes = list(walk(tree))
+    if tree["kind"] in UNIT_KINDS or "correction" in tree:
+        paths[id(tree)] = ROOT_PATH
+        ids.setdefault(id(tree), tree.get("anchor") or "runbook")
+        nodes = [(tree, [], [])] + [(n, p, [tree, *above]) for n, p, above in nodes]
     contains_unit: set[int] = set()
-    for node, _path, above in walk(tree):
+    for node, _path, above in nodes:
         if node["kind"] in UNIT_KINDS:
             contains_unit.update(id(a) for a in above)
     unit_keys: dict[int, set[str]] = {}
     sections: list[ReviewSection] = []
-    for node, _path, above in walk(tree):
+    for node, _path, above in nodes:
         unit = next((a for a in reversed(above) if a["kind"] in UNIT_KINDS), None)
         groups: list[ReviewGroup] = []
+        # What attaching it creates: the unit's nested `checklist`, flattened.
         steps = checklist_steps(node)
         if node["kind"] in UNIT_KINDS:
             role = "unit"
             groups = _groups(steps)
             unit_keys[id(node)] = set().union(*(_step_keys(s) for s in steps)) if steps else set()
-        elif unit is not None:
-            role = "steps" if _own_keys(node) & unit_keys[id(unit)] else "context"
-        elif id(node) in contains_unit:
-            role = "chapter"
         else:
-            role = "reference"
+            keys = unit_keys[id(unit)] if unit is not None else set()
+            role = _review_role(node, unit, contains_unit, keys)
         sections.append(
             ReviewSection(
                 id=ids[id(node)],

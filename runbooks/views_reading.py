@@ -88,8 +88,11 @@ def correct(request: HttpRequest, slug: str) -> HttpResponse:
     runbook = get_object_or_404(Runbook.objects.select_related("current_version"), slug=slug)
     if runbook.current_version is None:
         raise Http404("This runbook has no version yet.")
-    anchor_path = request.POST.get("path", "")
+    anchor_path = request.POST.get("path")
     try:
+        if anchor_path is None:
+            # "" is the document itself (corrections.ROOT_PATH): a missing field is no path.
+            raise CorrectionError("Say which section to correct.")
         correction = correct_section(
             runbook,
             anchor_path,
@@ -100,7 +103,9 @@ def correct(request: HttpRequest, slug: str) -> HttpResponse:
         )
     except CorrectionError as exc:
         version = _version(slug, runbook.current_version.number)
-        return _reading_page(request, version, error=str(exc), failed_path=anchor_path, status=400)
+        return _reading_page(
+            request, version, error=str(exc), failed_path=anchor_path or "", status=400
+        )
     version = runbook.current_version
     if correction.is_empty:
         messages.success(request, f"“{correction.section_title}” is read as the import read it.")
@@ -112,4 +117,5 @@ def correct(request: HttpRequest, slug: str) -> HttpResponse:
     url = reverse("runbooks:reading", args=[runbook.slug, version.number])
     tree = RunbookVersion.objects.values_list("tree", flat=True).get(pk=version.pk)
     node = find_section(tree, anchor_path)
-    return redirect(f"{url}#review-{_assign_ids(tree)[id(node)]}" if node else url)
+    element = _assign_ids(tree).get(id(node)) if node is not None else None
+    return redirect(f"{url}#review-{element}" if element else url)

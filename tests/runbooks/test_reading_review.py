@@ -31,10 +31,10 @@ QUEUE = """# Queue service runbook
 - Jobs pile up in the default queue
 
 **Diagnosis:**
-1. Count the queue: `redis-cli llen jobs`
+1. Count the queue with `redis-cli llen jobs`
 
 **Resolution:**
-1. Restart the worker: `systemctl restart worker`
+1. Restart the worker with `systemctl restart worker`
 
 ## Escalation
 
@@ -44,7 +44,7 @@ QUEUE = """# Queue service runbook
 
 ## Maintenance
 
-Nothing here is urgent.
+Nothing urgent.
 """
 ESCALATION = "queue-service-runbook/escalation"
 EXTRA_SCENARIO = """## Producer flood (P1)
@@ -53,7 +53,7 @@ EXTRA_SCENARIO = """## Producer flood (P1)
 - Queue grows by thousands per second
 
 **Resolution:**
-1. Throttle the producers: `queuectl throttle --all`
+1. Throttle the producers with `queuectl throttle --all`
 
 """
 
@@ -649,3 +649,58 @@ def test_the_runbook_page_says_how_many_sections_a_lead_corrected(lead, lead_cli
     make_escalation_a_procedure(lead_client)
     response = lead_client.get("/runbooks/queue/")
     assert "1 section corrected by a lead" in response.content.decode()
+
+
+# -- A file that is one unit as a whole --------------------------------------------------------
+
+ROTATE = """---
+title: Rotate the API key
+---
+
+1. Create a new key with `keyctl new`
+2. Deploy it with `deploy --key new`
+
+## Verify
+
+- Check the logs with `journalctl -u api`
+
+## Contacts
+
+- Platform on-call
+"""
+
+
+def test_a_root_unit_heads_the_review_and_is_corrected_at_the_empty_path(lead, lead_client):
+    version = import_runbook(ROTATE, filename="rotate.md", by=lead).version
+    [row] = Scenario.objects.units().filter(version=version)
+    assert (row.kind, row.path) == ("procedure", [])
+    response = lead_client.get(f"/runbooks/{version.runbook.slug}/v/1/reading/")
+    sections = response.context["sections"]
+    # The labels are the reader's roles: an action part gives steps, reference sits beside.
+    assert [(s.anchor_path, s.role) for s in sections] == [
+        ("", "unit"),
+        ("verify", "steps"),
+        ("contacts", "context"),
+    ]
+    assert sections[0].step_count == 3
+    assert "the whole document" in response.content.decode()
+
+    # A correction without a path is refused: "" is the document, not a missing field.
+    url = f"/runbooks/{version.runbook.slug}/corrections/"
+    missing = lead_client.post(url, {"kind": "scenario", "title": "", "severity": ""})
+    assert missing.status_code == 400 and b"Say which section" in missing.content
+    assert not ReadingCorrection.objects.exists()
+
+    response = correct(lead_client, "", slug=version.runbook.slug, kind="scenario", severity="P1")
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert (row.kind, row.severity, row.path, row.retired_at) == ("scenario", "P1", [], None)
+    version.refresh_from_db()
+    assert version.tree["correction"]["read"]["kind"] == "procedure"
+    # Reapplied to the next version; undoing reads it as imported again.
+    v2 = import_runbook(ROTATE + "\nMore.\n", filename="rotate.md", by=lead).version
+    assert (v2.tree["kind"], v2.tree["severity"]) == ("scenario", "P1")
+    assert correct(lead_client, "", slug=version.runbook.slug).status_code == 302
+    v2.refresh_from_db()
+    assert v2.tree["kind"] == "procedure" and "correction" not in v2.tree
+    assert Scenario.objects.units().get(version=v2).kind == "procedure"

@@ -114,12 +114,18 @@ def drain(integration_id: int | None, older_than_seconds: float = 0) -> int:
         if not batch:
             return done
         for event_id in batch:
-            try:
-                process_event(event_id)
-            except Exception as exc:  # noqa: BLE001 - one bad delivery must not block the rest
-                log.exception("delivery %s failed", event_id)
-                attempt_failed(event_id, exc)
+            process_or_count_failure(event_id)
         done += len(batch)
+
+
+def process_or_count_failure(event_id: int) -> Outcome:
+    """process_event, with an exception counted as a failed attempt (see attempt_failed)."""
+    try:
+        return process_event(event_id)
+    except Exception as exc:  # noqa: BLE001 - one bad delivery must not block the rest
+        log.exception("delivery %s failed", event_id)
+        attempt_failed(event_id, exc)
+        return Outcome(InboundEvent.State.PENDING)
 
 
 def attempt_failed(event_id: int, exc: BaseException) -> None:

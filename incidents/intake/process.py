@@ -246,7 +246,9 @@ def handle_group(integration: Integration, group: list[AlertIn], at: datetime) -
         count = threshold_count(integration, group, existing, at)
     incident, created = None, False
     if firing:
-        incident = holding_incident(integration, group)
+        incident = next(
+            (a.incident for a in existing.values() if a.incident and a.incident.is_open), None
+        ) or holding_incident(integration, group)
         if incident is None and (head.threshold is None or count >= head.threshold.count):
             incident, created = actions.open_or_join(
                 dedup_key=head.group_key,

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import time
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -222,11 +223,14 @@ def kick(integration_id: int) -> bool:
     a whole group to many receivers) the task drains everything that arrived meanwhile. The
     delivery is stored before its kick, and the drain forgets the kick before its last pass,
     so a delivery either meets that last pass or kicks a new drain (see process_pending).
+    That needs the cache the worker forgets in: with a per-process cache (local memory, the
+    embedded default) every delivery kicks.
     """
     from incidents.tasks import process_pending
 
     key = kick_key(integration_id)
-    if not cache.add(key, 1, KICK_SECONDS) and not getattr(cache, "unavailable", False):
+    shared = not isinstance(caches["default"], LocMemCache)
+    if shared and not cache.add(key, 1, KICK_SECONDS) and not getattr(cache, "unavailable", False):
         return True  # a task is on its way
     if enqueue(process_pending, integration_id):
         return True

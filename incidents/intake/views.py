@@ -11,6 +11,7 @@ delivery is processed in the request instead of being lost.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from django.core.cache import cache, caches
@@ -46,14 +47,32 @@ def refuse(status: int, reason: str, **headers: str) -> JsonResponse:
 
 def over_rate(integration: Integration) -> int:
     """Seconds until the next minute if this delivery is over the integration's budget,
-    else 0. Counted in the cache (Redis in production); a cache that is down limits nothing."""
+    else 0. Counted in the cache (Redis in production); while the cache is down, in this
+    process (each web process then allows the budget: a flood is still bounded)."""
     now = time.time()
     window = int(now // 60)
     key = f"hook-rate:{integration.pk}:{window}"
     count = count_in_window(key, 90)
-    if count is not None and count > integration.rate_limit_per_minute:
+    if count is None:
+        count = count_here(key, window)
+    if count > integration.rate_limit_per_minute:
         return max(1, int(60 - now % 60))
     return 0
+
+
+_local_counts: dict[str, int] = {}
+_local_window = [0]
+_local_lock = threading.Lock()
+
+
+def count_here(key: str, window: int) -> int:
+    """The per-process fallback of count_in_window: this minute's counts, in memory."""
+    with _local_lock:
+        if _local_window[0] != window:
+            _local_counts.clear()
+            _local_window[0] = window
+        _local_counts[key] = _local_counts.get(key, 0) + 1
+        return _local_counts[key]
 
 
 def count_in_window(key: str, ttl: int) -> int | None:

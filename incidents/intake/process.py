@@ -157,8 +157,10 @@ def process_batch(rows: list[InboundEvent]) -> None:
     readings: list[tuple[InboundEvent, list[tuple[int, str]]]] = []
     refused: list[tuple[InboundEvent, str]] = []
     singles: list[InboundEvent] = []
+    integrations: dict[int, Integration] = {}
+    memo: dict = {}  # rules, services and scenarios, read once for the batch
     for row in rows:
-        integration = row.integration
+        integration = integrations.setdefault(row.integration_id, row.integration)
         try:
             reading = formats.read(integration.kind, row.body.encode(), integration)
         except Refusal as exc:
@@ -193,6 +195,7 @@ def process_batch(rows: list[InboundEvent]) -> None:
             group.at,
             counts=group.counts,
             firing=group.firing,
+            memo=memo,
         )
         for key, group in groups.items()
     }
@@ -337,6 +340,7 @@ def handle_group(
     *,
     counts: dict[str, int] | None = None,
     firing: bool | None = None,
+    memo: dict | None = None,
 ) -> Outcome:
     """One group's alerts onto its incident. `counts`: how many deliveries carried each alert
     (a collapsed batch; else one each); `firing`: whether any of them fired (else: whether
@@ -349,7 +353,7 @@ def handle_group(
     if firing is None:
         firing = any(a.status == Alert.Status.FIRING for a in group)
     context = head.context() | {"status": "firing" if firing else "resolved"}
-    decision = decide(integration, context, head.severity, head.service)
+    decision = decide(integration, context, head.severity, head.service, memo)
     if decision.drop:
         return Outcome(InboundEvent.State.DROPPED)
     existing = {
@@ -373,7 +377,7 @@ def handle_group(
                 severity=decision.severity,
                 summary=counted(head.summary, head, count),
                 services=decision.services,
-                scenario=decision.scenario or current_scenario(head.scenario),
+                scenario=decision.scenario or current_scenario(head.scenario, memo),
             )
         elif incident is None:  # under its threshold: only join an incident already open
             incident = Incident.objects.open().filter(dedup_key=head.group_key).first()

@@ -174,6 +174,8 @@ def storm(base: str, token: str, total: int, groups: int, clients: int) -> dict:
     for thread in threads:
         thread.join()
     sent = last_accept[0] - started
+    with httpx.Client(timeout=10) as client:
+        backlog = client.get(f"{base}/bench/progress/").json()["states"].get("pending", 0)
     deadline = time.monotonic() + 300
     with httpx.Client(timeout=10) as client:
         while time.monotonic() < deadline:
@@ -190,6 +192,7 @@ def storm(base: str, token: str, total: int, groups: int, clients: int) -> dict:
         "drain_after_last_s": drained,
         "drain_rate": total / (sent + drained),
         "progress": progress,
+        "backlog": backlog,
     }
 
 
@@ -314,7 +317,8 @@ def main() -> None:
             f"{drain['accepted']} accepted ({drain['other']} other) in {drain['send_s']:.1f} s "
             f"({drain['request_rate']:.0f} req/s); all processed "
             f"{drain['drain_after_last_s']:.2f} s after the last 202 "
-            f"({drain['drain_rate']:.0f} deliveries/s end to end); "
+            f"({drain['drain_rate']:.0f} deliveries/s end to end; {drain['backlog']} pending "
+            "at the last 202); "
             f"states {drain['progress']['states']}, incidents {drain['progress']['incidents']}, "
             f"open without alerts {drain['progress']['empty_open']}."
         )

@@ -101,7 +101,9 @@ def due(pending: QuerySet) -> QuerySet:
 BATCH = 500
 
 
-def drain(integration_id: int | None, older_than_seconds: float = 0) -> int:
+def drain(
+    integration_id: int | None, older_than_seconds: float = 0, max_batches: int | None = None
+) -> int:
     """Process pending deliveries (of one integration, or all), oldest first, in batches,
     until none is due. Returns how many were taken.
 
@@ -110,8 +112,9 @@ def drain(integration_id: int | None, older_than_seconds: float = 0) -> int:
     processed one by one, and one that raises is retried later (RETRY_DELAYS), then kept as
     failed with its error.
     """
-    done = 0
-    while True:
+    done = batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
         pending = due(InboundEvent.objects.filter(state=InboundEvent.State.PENDING))
         if integration_id is not None:
             pending = pending.filter(integration_id=integration_id)
@@ -133,6 +136,7 @@ def drain(integration_id: int | None, older_than_seconds: float = 0) -> int:
             for row in rows:
                 process_or_count_failure(row.pk)
         done += len(rows)
+    return done
 
 
 @dataclass

@@ -53,8 +53,8 @@ ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 # Shown beside the alert's name; every label is in the alert's <details>.
 KEY_LABELS = ("instance", "job", "service", "severity")
 # The list's narrow column: the kind without its long label.
-KIND_SHORT = {kind: module.SHORT for kind, module in FORMATS.items()}
-KIND_HELP = {kind: module.HELP for kind, module in FORMATS.items()}
+KIND_SHORT = {kind: getattr(module, "SHORT", module.LABEL) for kind, module in FORMATS.items()}
+KIND_HELP = {kind: getattr(module, "HELP", "") for kind, module in FORMATS.items()}
 
 
 # -- access ----------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 The interface of a reader module `incidents/intake/formats/<kind>.py`:
 
     LABEL = "Human name of the format"
+    SHORT = "Short name"      (optional: the Integrations list's narrow column; LABEL otherwise)
+    HELP = "One sentence"     (optional: shown beside the kind when creating an integration)
 
     def read(body: bytes, integration: Integration) -> Reading
         The delivery's alerts, or `raise Refusal(reason, status=400)`. Pure: no database

@@ -308,6 +308,17 @@ def health() -> Health:
     return _memo[1]
 
 
+_refreshed = [0.0]
+REFRESH_SECONDS = 60.0
+
+
+def refresh_health_now_and_then() -> None:
+    """From the hook: at most once a minute per process, so deliveries stuck pending (no
+    worker consuming) show even when beat's sweep, which needs a worker too, never runs."""
+    if time.monotonic() - _refreshed[0] > REFRESH_SECONDS:
+        refresh_health()
+
+
 def refresh_health() -> Health:
     """Count them (one query on the partial index of pending and failed) and remember it."""
     stuck_before = timezone.now() - STUCK_AFTER
@@ -318,6 +329,7 @@ def refresh_health() -> Health:
         stuck=Count("pk", filter=Q(state=InboundEvent.State.PENDING, received_at__lt=stuck_before)),
     )
     found = Health(counts["failed"], counts["stuck"])
+    _refreshed[0] = time.monotonic()
     cache.set(HEALTH_KEY, (found.failed, found.stuck), HEALTH_TTL)
     _memo[:] = [time.monotonic() + MEMO_SECONDS, found]
     return found

@@ -27,7 +27,13 @@ from incidents.intake import formats
 from incidents.intake.formats import Reading, Refusal
 from incidents.intake.formats.base import decode
 from incidents.intake.models import InboundEvent, Integration, token_digest
-from incidents.intake.process import drain, kick_key, process_again, signature_failed
+from incidents.intake.process import (
+    drain,
+    kick_key,
+    process_again,
+    refresh_health_now_and_then,
+    signature_failed,
+)
 from incidents.models import Incident
 
 log = logging.getLogger(__name__)
@@ -211,6 +217,7 @@ def store_once(integration: Integration, text: str, reading: Reading) -> JsonRes
 
 def accepted(event: InboundEvent) -> JsonResponse:
     """Have the delivery processed: by a worker, or here when the broker is down."""
+    refresh_health_now_and_then()
     if kick(event.integration_id):
         return JsonResponse({"id": event.pk, "status": "queued"}, status=202)
     process_here()

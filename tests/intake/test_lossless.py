@@ -196,3 +196,22 @@ def test_a_refused_stored_body_fails_at_once_with_its_reason(db):
     process_event(event.pk)
     event.refresh_from_db()
     assert event.state == "failed" and "Unsupported Alertmanager webhook version" in event.error
+
+
+def test_deliveries_stuck_pending_show_in_the_banner_once_the_hook_looks(client, lead_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from incidents.intake import process
+
+    integration, token = make_integration()
+    InboundEvent.objects.create(
+        integration=integration,
+        body=json.dumps(ALERTMANAGER),
+        received_at=timezone.now() - timedelta(minutes=3),
+    )
+    process._refreshed[0] = 0.0  # a minute since this process last looked
+    assert post(client, integration, token, ALERTMANAGER).status_code == 202
+    page = lead_client.get("/incidents/").content.decode()
+    assert "1 delivery waiting over two minutes (is a worker running?)" in page

@@ -45,6 +45,11 @@ urlpatterns = [
         webhooks.webhook_redeliver,
         name="webhook_redeliver",
     ),
+    path(
+        "integrations/deliveries/again/",
+        integrations.deliveries_again,
+        name="deliveries_again",
+    ),
     path("integrations/rules/", rules.rule_list, name="rules"),
     path("integrations/rules/new/", rules.rule_new, name="rule_new"),
     path("integrations/rules/<int:pk>/", rules.rule_edit, name="rule_edit"),

@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 from console import views
 from incidents.intake import views as intake_views
 from incidents.statuspage import views_public as status_page
+from probes import pings
 
 handler403 = "console.views.permission_denied"
 
@@ -17,6 +18,10 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("hooks/<slug:kind>/<str:token>/", intake_views.hook, name="hook"),
+    # Heartbeat pings (healthchecks.io's ping API); the uuid is the secret.
+    path("ping/<uuid:key>", pings.ping, name="ping"),
+    path("ping/<uuid:key>/", pings.ping),
+    path("ping/<uuid:key>/<str:signal>", pings.ping, name="ping_signal"),
     # The public status page: no login.
     path("status/", status_page.status_page, name="status_page"),
     path("status.json", status_page.status_json, name="status_json"),

@@ -19,16 +19,23 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def kind_choices() -> list[tuple[str, str]]:
+    """Every sender format the console reads (intake/formats: a new module is a new kind)."""
+    from incidents.intake.formats import FORMATS
+
+    return [(kind, module.LABEL) for kind, module in FORMATS.items()]
+
+
 class Integration(models.Model):
     """A sender of alerts. Its secret token is in the URL (/hooks/<kind>/<token>/); only its
     SHA-256 is stored, so the token is shown once, at creation or rotation."""
 
-    class Kind(models.TextChoices):
+    class Kind(models.TextChoices):  # the kinds the code names; every kind: kind_choices
         ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
         GENERIC = "generic", "Generic JSON"
         STRIPE = "stripe", "Stripe webhooks"
 
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=kind_choices)
     name = models.CharField(max_length=100, unique=True)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     token_hint = models.CharField(max_length=8, editable=False, help_text="First characters")
@@ -155,11 +162,15 @@ class Alert(models.Model):
     )
     # Fingerprint + startsAt (or the labels' hash when there is no fingerprint).
     key = models.CharField(max_length=128)
+    # The incident it belongs with by its sender's grouping (the incident's dedup_key).
+    group_key = models.CharField(max_length=200, blank=True)
     fingerprint = models.CharField(max_length=64, blank=True)
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices)
     labels = models.JSONField(default=dict)
     annotations = models.JSONField(default=dict)
+    # The whole text of any field cut to fit its column ("title", "name", "source_url", …).
+    details = models.JSONField(default=dict, blank=True)
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     source_url = models.URLField(max_length=1000, blank=True)
@@ -171,6 +182,10 @@ class Alert(models.Model):
         ordering = ["incident", "name", "id"]
         constraints = [
             models.UniqueConstraint(fields=["integration", "key"], name="alert_key_once")
+        ]
+        indexes = [
+            models.Index(fields=["integration", "group_key", "first_seen"], name="alert_group"),
+            models.Index(fields=["integration", "fingerprint"], name="alert_fingerprint"),
         ]
 
     def __str__(self) -> str:

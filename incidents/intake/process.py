@@ -1,28 +1,44 @@
-"""Turning a stored delivery into alerts and incidents.
+"""Outcomes: turning stored deliveries into alerts and incidents. The one module that does.
 
 `process_event` runs once per delivery, under a row lock on it (a redelivered task finds it
-processed and changes nothing). It routes the group, opens or joins the incident by the group's
-dedup key (the partial unique constraint on open incidents' keys makes concurrent deliveries
-join one incident), and upserts each alert by its key: new alerts and state changes go on the
+processed and changes nothing). It reads the stored body with its format's reader
+(`formats.read`), and for each group of alerts (same `group_key`): routes it, opens or joins
+the incident, and upserts each alert by its key. New alerts and state changes go on the
 incident's timeline; a repeated delivery only counts itself on the alerts it carries.
+
+Which incident a firing group lands on, in order: the open incident of this integration that
+already holds one of its fingerprints (so a changed grouping never opens a second incident
+for the same alert), else the open incident with its group key, else a new one (the partial
+unique constraint on open incidents' keys makes concurrent deliveries join one). A group under
+a `Threshold` opens only once enough of its alerts arrived within the window.
+
+`signature_failed` is the other outcome: a delivery refused for its signature, kept as a
+security signal that opens a P0 once there are many.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from incidents import actions
-from incidents.intake.models import Alert, InboundEvent, Integration
-from incidents.intake.payloads import AlertIn, Group, PayloadError, read
-from incidents.intake.routing import Decision, decide
-from incidents.models import Incident, Status, TimelineEvent
+from incidents.intake import formats
+from incidents.intake.formats import Alert as AlertIn
+from incidents.intake.formats import Refusal
+from incidents.intake.models import Alert, InboundEvent, Integration, SignatureFailure
+from incidents.intake.routing import current_scenario, decide
+from incidents.models import Incident, Severity, Status, TimelineEvent
 
 log = logging.getLogger(__name__)
 Kind = TimelineEvent.Kind
+
+SECURITY_TITLE = "Webhook Security Alert"
+SIGNATURE_FAILURE_THRESHOLD = 5
+SIGNATURE_FAILURE_WINDOW = timedelta(minutes=10)
 
 
 def kick_key(integration_id: int) -> str:
@@ -37,6 +53,7 @@ class Outcome:
     created: bool = False
 
 
+# -- deliveries ----------------------------------------------------------------------------------
 def process_event(event_id: int) -> Outcome:
     with transaction.atomic():
         event = (
@@ -51,16 +68,12 @@ def process_event(event_id: int) -> Outcome:
             return Outcome(event.state, event.incident)
         integration = event.integration
         try:
-            if integration.kind == Integration.Kind.STRIPE:
-                from incidents.intake.stripe_events import handle_stripe
-
-                outcome = handle_stripe(integration, event)
-            else:
-                group = read(integration.kind, event.body.encode(), integration.pk)
-                outcome = handle(integration, group)
-        except PayloadError as exc:  # validated at intake; a stored row from older code
+            reading = formats.read(integration.kind, event.body.encode(), integration)
+        except Refusal as exc:  # validated at intake; a row stored by older code
             outcome = Outcome(InboundEvent.State.FAILED)
-            event.error = str(exc)
+            event.error = exc.reason
+        else:
+            outcome = handle(integration, reading.alerts, event.received_at)
         event.state = outcome.state
         event.incident = outcome.incident
         event.processed_at = timezone.now()
@@ -68,36 +81,95 @@ def process_event(event_id: int) -> Outcome:
         return outcome
 
 
-def handle(integration: Integration, group: Group) -> Outcome:
-    decision = decide(integration, group)
+def drain(integration_id: int | None, older_than_seconds: float = 0) -> int:
+    """Process pending deliveries (of one integration, or all), oldest first, until none is
+    left; one that raises is kept as failed with its error. Returns how many were taken."""
+    done = 0
+    while True:
+        pending = InboundEvent.objects.filter(state=InboundEvent.State.PENDING)
+        if integration_id is not None:
+            pending = pending.filter(integration_id=integration_id)
+        if older_than_seconds:
+            cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+            pending = pending.filter(received_at__lte=cutoff)
+        batch = list(pending.order_by("id").values_list("pk", flat=True)[:200])
+        if not batch:
+            return done
+        for event_id in batch:
+            try:
+                process_event(event_id)
+            except Exception as exc:  # noqa: BLE001 - one bad delivery must not block the rest
+                log.exception("delivery %s failed", event_id)
+                InboundEvent.objects.filter(pk=event_id, state=InboundEvent.State.PENDING).update(
+                    state=InboundEvent.State.FAILED,
+                    error=f"{type(exc).__name__}: {exc}"[:2000],
+                    processed_at=timezone.now(),
+                )
+        done += len(batch)
+
+
+def handle(integration: Integration, alerts: list[AlertIn], at: datetime) -> Outcome:
+    """Each group of the delivery's alerts onto its incident. A delivery whose every group a
+    rule drops is DROPPED; one with no alerts at all is processed and opens nothing."""
+    groups: dict[str, list[AlertIn]] = {}
+    for alert_in in alerts:
+        groups.setdefault(alert_in.group_key, []).append(alert_in)
+    outcomes = [handle_group(integration, group, at) for group in groups.values()]
+    if outcomes and all(o.state == InboundEvent.State.DROPPED for o in outcomes):
+        return Outcome(InboundEvent.State.DROPPED)
+    incident = next((o.incident for o in outcomes if o.incident), None)
+    created = any(o.created for o in outcomes)
+    return Outcome(InboundEvent.State.PROCESSED, incident, created)
+
+
+def handle_group(integration: Integration, group: list[AlertIn], at: datetime) -> Outcome:
+    head = group[0]
+    firing = any(a.status == Alert.Status.FIRING for a in group)
+    context = head.context() | {"status": "firing" if firing else "resolved"}
+    decision = decide(integration, context, head.severity, head.service)
     if decision.drop:
         return Outcome(InboundEvent.State.DROPPED)
     existing = {
         alert.key: alert
         for alert in Alert.objects.select_for_update(of=("self",))
         .select_related("incident")
-        .filter(integration=integration, key__in=[a.key for a in group.alerts])
+        .filter(integration=integration, key__in=[a.key for a in group])
     }
+    count = 0
+    if head.threshold is not None:
+        count = threshold_count(integration, group, existing, at)
     incident, created = None, False
-    if any(a.status == Alert.Status.FIRING for a in group.alerts):
-        incident, created = open_incident(group, decision)
+    if firing:
+        incident = holding_incident(integration, group)
+        if incident is None and (head.threshold is None or count >= head.threshold.count):
+            incident, created = actions.open_or_join(
+                dedup_key=head.group_key,
+                title=counted(head.title, head, count),
+                severity=decision.severity,
+                summary=counted(head.summary, head, count),
+                services=decision.services,
+                scenario=decision.scenario or current_scenario(head.scenario),
+            )
+        elif incident is None:  # under its threshold: only join an incident already open
+            incident = Incident.objects.open().filter(dedup_key=head.group_key).first()
     else:
         # Resolved-only delivery: it speaks of the alerts' incident, if still open.
         incident = next(
             (a.incident for a in existing.values() if a.incident and a.incident.is_open), None
-        )
+        ) or holding_incident(integration, group)
+    extra = {"count": count} if head.threshold is not None else {}
     touched: set[int] = set()
-    for alert_in in group.alerts:
+    for alert_in in group:
         alert = existing.get(alert_in.key)
         if alert is None:
-            alert = create_alert(integration, alert_in, incident)
+            alert = create_alert(integration, alert_in, incident, at, extra)
             if alert is None:  # a concurrent delivery created it first: update that one
                 alert = Alert.objects.select_for_update().get(
                     integration=integration, key=alert_in.key
                 )
-                update_alert(alert, alert_in, incident)
+                update_alert(alert, alert_in, incident, at, extra)
         else:
-            update_alert(alert, alert_in, incident)
+            update_alert(alert, alert_in, incident, at, extra)
         if alert.incident_id:
             touched.add(alert.incident_id)
     for incident_id in touched:
@@ -105,24 +177,50 @@ def handle(integration: Integration, group: Group) -> Outcome:
     return Outcome(InboundEvent.State.PROCESSED, incident, created)
 
 
-def open_incident(group: Group, decision: Decision) -> tuple[Incident, bool]:
-    return actions.open_or_join(
-        dedup_key=group.dedup_key,
-        title=group.title,
-        severity=decision.severity,
-        summary=group.summary,
-        services=decision.services,
-        scenario=decision.scenario,
+def holding_incident(integration: Integration, group: list[AlertIn]) -> Incident | None:
+    """The open incident of this integration that holds one of the group's fingerprints."""
+    fingerprints = [a.fingerprint for a in group if a.fingerprint]
+    if not fingerprints:
+        return None
+    return (
+        Incident.objects.open()
+        .filter(alerts__integration=integration, alerts__fingerprint__in=fingerprints)
+        .order_by("declared_at", "id")
+        .first()
     )
 
 
+def threshold_count(
+    integration: Integration, group: list[AlertIn], existing: dict[str, Alert], at: datetime
+) -> int:
+    """The group's alerts within its threshold's window, these included. Serialised per
+    integration, so of two processed at once the second counts the first (a new statement
+    after the lock sees it under READ COMMITTED)."""
+    Integration.objects.select_for_update().filter(pk=integration.pk).first()
+    head = group[0]
+    earlier = Alert.objects.filter(
+        integration=integration,
+        group_key=head.group_key,
+        first_seen__gt=at - head.threshold.window,
+    ).count()
+    return earlier + sum(1 for a in group if a.key not in existing)
+
+
+def counted(text: str, alert_in: AlertIn, count: int) -> str:
+    """A threshold group's title and summary may say {count}."""
+    return text.replace("{count}", str(count)) if alert_in.threshold is not None else text
+
+
+# -- alerts --------------------------------------------------------------------------------------
 def _fields(alert_in: AlertIn) -> dict:
     return {
-        "fingerprint": alert_in.fingerprint[:64],
-        "name": alert_in.name[:200],
+        "group_key": alert_in.group_key,
+        "fingerprint": alert_in.fingerprint,
+        "name": alert_in.name,
         "status": alert_in.status,
         "labels": alert_in.labels,
         "annotations": alert_in.annotations,
+        "details": alert_in.details,
         "starts_at": alert_in.starts_at,
         "ends_at": alert_in.ends_at,
         "source_url": alert_in.source_url,
@@ -130,25 +228,36 @@ def _fields(alert_in: AlertIn) -> dict:
 
 
 def create_alert(
-    integration: Integration, alert_in: AlertIn, incident: Incident | None
+    integration: Integration,
+    alert_in: AlertIn,
+    incident: Incident | None,
+    at: datetime,
+    extra: dict,
 ) -> Alert | None:
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
-                integration=integration, key=alert_in.key, incident=incident, **_fields(alert_in)
+                integration=integration,
+                key=alert_in.key,
+                incident=incident,
+                first_seen=at,
+                last_seen=at,
+                **_fields(alert_in),
             )
     except IntegrityError:
         return None
     if incident is not None:
-        record_alert(alert, incident)
+        record_alert(alert, alert_in, incident, extra)
     return alert
 
 
-def update_alert(alert: Alert, alert_in: AlertIn, incident: Incident | None) -> None:
+def update_alert(
+    alert: Alert, alert_in: AlertIn, incident: Incident | None, at: datetime, extra: dict
+) -> None:
     was = alert.status
     for name, value in _fields(alert_in).items():
         setattr(alert, name, value)
-    alert.last_seen = timezone.now()
+    alert.last_seen = max(alert.last_seen, at)
     alert.deliveries += 1
     # A re-firing alert whose incident was resolved belongs to the incident open now.
     moves = alert.incident_id is None or not alert.incident.is_open
@@ -157,18 +266,25 @@ def update_alert(alert: Alert, alert_in: AlertIn, incident: Incident | None) -> 
         was = None  # new on this incident
     alert.save()
     if alert.incident_id and alert.status != was:
-        record_alert(alert, alert.incident)
+        record_alert(alert, alert_in, alert.incident, extra)
 
 
-def record_alert(alert: Alert, incident: Incident) -> None:
+def record_alert(alert: Alert, alert_in: AlertIn, incident: Incident, extra: dict) -> None:
     summary = alert.annotations.get("summary") or alert.annotations.get("description") or ""
     firing = alert.status == Alert.Status.FIRING
+    text = (
+        alert_in.note
+        if firing and alert_in.note
+        else (
+            f"{alert.name} {'firing' if firing else 'resolved'}"
+            + (f": {summary}" if summary else "")
+        )
+    )
     actions.record(
         incident,
         Kind.ALERT_FIRING if firing else Kind.ALERT_RESOLVED,
         None,
-        text=f"{alert.name} {'firing' if firing else 'resolved'}"
-        + (f": {summary}" if summary else ""),
+        text=text,
         data={
             "alert_id": alert.pk,
             "alert": alert.name,
@@ -176,6 +292,8 @@ def record_alert(alert: Alert, incident: Incident) -> None:
             "status": alert.status,
             "labels": alert.labels,
             "source_url": alert.source_url,
+            **alert_in.data,
+            **extra,
         },
     )
 
@@ -207,4 +325,56 @@ def note_if_all_resolved(incident: Incident, integration: Integration) -> None:
             to=Status.RESOLVED,
             by=actions.system_user(),
             note=f"Resolved by {integration.name}: every alert resolved.",
+        )
+
+
+# -- signature failures --------------------------------------------------------------------------
+def signature_failed(integration: Integration, reason: str, remote_addr: str) -> None:
+    """Keep the fact that a delivery failed its signature check (and nothing it carried).
+
+    Each failure's row is committed on its own before it counts, so the security signal
+    outlives any failure of what follows, and of two concurrent failures the later count sees
+    both; the dedup key then keeps them on one incident. Past the threshold, or while the
+    alert is open, the failure goes on the alert's timeline.
+    """
+    failure = SignatureFailure.objects.create(
+        integration=integration, reason=reason[:300], remote_addr=remote_addr[:64]
+    )
+    count = integration.signature_failures.filter(
+        at__gt=failure.at - SIGNATURE_FAILURE_WINDOW
+    ).count()
+    minutes = round(SIGNATURE_FAILURE_WINDOW.total_seconds() / 60)
+    dedup_key = f"stripe-signature:{integration.pk}"
+    with transaction.atomic():
+        if count >= SIGNATURE_FAILURE_THRESHOLD:
+            service = integration.default_service
+            incident, _ = actions.open_or_join(
+                dedup_key=dedup_key,
+                title=SECURITY_TITLE,
+                severity=Severity.P0,
+                summary=(
+                    f"{count} deliveries to the Stripe integration {integration.name} failed "
+                    f"signature verification within {minutes} minutes. Nothing they carried "
+                    "was stored or processed. From this one on, each failure is on the "
+                    "timeline as a security signal."
+                ),
+                services=[service] if service else [],
+                scenario=current_scenario(SECURITY_TITLE),
+            )
+        else:
+            incident = Incident.objects.open().filter(dedup_key=dedup_key).first()
+        if incident is None:
+            return
+        actions.record(
+            incident,
+            Kind.SECURITY_SIGNAL,
+            None,
+            text=f"Stripe signature failure ({count} in {minutes} min): {failure.reason}",
+            data={
+                "integration": integration.name,
+                "remote_addr": failure.remote_addr,
+                "count": count,
+                "reason": failure.reason,
+                "failure_id": failure.pk,
+            },
         )

@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 
 from incidents.intake.models import Integration, RoutingRule
-from incidents.intake.payloads import Group
 from incidents.models import Service
 from runbooks.models import Scenario
 
@@ -98,21 +97,22 @@ def current_scenario(title: str) -> Scenario | None:
     )
 
 
-def decide(integration: Integration, group: Group) -> Decision:
+def decide(integration: Integration, context: dict, severity: str, service: str) -> Decision:
+    """The first matching rule's decision on a group (its `context`, see Alert.context), with
+    the group's own severity and service name where the rule sets none."""
     rules = (
         RoutingRule.objects.filter(enabled=True)
         .filter(Q(integration__isnull=True) | Q(integration=integration))
         .select_related("service")
     )
-    context = group.context()
     rule = next((r for r in rules if matches(r, context)), None)
     if rule is not None and rule.action == RoutingRule.Action.DROP:
         return Decision(True, "", [], None, rule)
-    severity = (rule.severity if rule else "") or group.severity or integration.default_severity
-    service = rule.service if rule and rule.service_id else None
-    if service is None and group.service:
-        service = Service.objects.filter(name__iexact=group.service).first()
-    if service is None:
-        service = integration.default_service
+    severity = (rule.severity if rule else "") or severity or integration.default_severity
+    found = rule.service if rule and rule.service_id else None
+    if found is None and service:
+        found = Service.objects.filter(name__iexact=service).first()
+    if found is None:
+        found = integration.default_service
     scenario = current_scenario(rule.scenario_title) if rule else None
-    return Decision(False, severity, [service] if service else [], scenario, rule)
+    return Decision(False, severity, [found] if found else [], scenario, rule)

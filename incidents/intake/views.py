@@ -1,5 +1,6 @@
-"""POST /hooks/<kind>/<token>/: authenticate by token, bound the body, rate-limit, validate,
-store the raw delivery and queue its processing; answer 202 in milliseconds.
+"""POST /hooks/<kind>/<token>/: authenticate by token (and the format's signature), bound the
+body, rate-limit, validate with the format's reader (`formats`), store the raw delivery and
+queue its processing (`process`); answer 202 in milliseconds.
 
 Errors are JSON `{"error": "…"}` with the status a sender's retry logic understands: 400 for a
 payload that will never work, 404 for an unknown token, 413 for a body over 1 MB, 429 with
@@ -12,15 +13,18 @@ from __future__ import annotations
 import time
 
 from django.core.cache import cache
+from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from console.queue import enqueue
+from incidents.intake import formats
+from incidents.intake.formats import Reading, Refusal
+from incidents.intake.formats.base import decode
 from incidents.intake.models import InboundEvent, Integration, token_digest
-from incidents.intake.payloads import PayloadError, read
-from incidents.intake.process import kick_key, process_event
+from incidents.intake.process import kick_key, process_event, signature_failed
 
 MAX_BODY = 1024 * 1024
 
@@ -96,7 +100,7 @@ def hook(request: HttpRequest, kind: str, token: str) -> JsonResponse:
     if request.method != "POST":
         return refuse(405, "POST the payload to this URL.", Allow="POST")
     integration = find_integration(kind, token)
-    if integration is None:
+    if integration is None or kind not in formats.FORMATS:
         return refuse(404, "No enabled integration of this kind has this token.")
     body = read_body(request)
     if body is None:
@@ -108,15 +112,43 @@ def hook(request: HttpRequest, kind: str, token: str) -> JsonResponse:
             f"Over {integration.rate_limit_per_minute} deliveries a minute for this integration.",
             Retry_After=str(retry_after),
         )
-    if kind == Integration.Kind.STRIPE:
-        from incidents.intake.stripe_events import receive
-
-        return receive(request, integration, body)
     try:
-        read(kind, body, integration.pk)
-    except PayloadError as exc:
-        return refuse(400, str(exc))
-    event = InboundEvent.objects.receive(integration, body.decode())
+        formats.authenticate(kind, body, integration, request.headers)
+    except Refusal as exc:
+        if not exc.signature:
+            return refuse(exc.status, exc.reason)
+        signature_failed(integration, exc.reason, request.META.get("REMOTE_ADDR", ""))
+        return refuse(400, f"Signature not verified: {exc.reason[:300]}")
+    try:
+        reading = formats.read(kind, body, integration)
+    except Refusal as exc:
+        return refuse(exc.status, exc.reason)
+    text = decode(body)
+    if reading.once_key:
+        return store_once(integration, text, reading)
+    return accepted(InboundEvent.objects.receive(integration, text))
+
+
+def store_once(integration: Integration, text: str, reading: Reading) -> JsonResponse:
+    """Keep a delivery with an id once: a replay (same id) finds the first row and is not
+    processed again."""
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                integration=integration,
+                body=text,
+                external_id=reading.once_key,
+                event_type=reading.event_type,
+            )
+    except IntegrityError:
+        first = (
+            InboundEvent.objects.filter(integration=integration, external_id=reading.once_key)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if first is None:  # not the event-id constraint after all
+            raise
+        return JsonResponse({"status": "duplicate", "id": first})
     return accepted(event)
 
 

@@ -8,112 +8,330 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0004_checklist_events'),
+        ("incidents", "0004_checklist_events"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='timelineevent',
-            name='kind',
-            field=models.CharField(choices=[('declared', 'Declared'), ('acknowledged', 'Acknowledged'), ('ack_target_breached', 'Acknowledgement target breached'), ('severity_changed', 'Severity changed'), ('status_changed', 'Status changed'), ('resolved', 'Resolved'), ('reopened', 'Reopened'), ('role_assigned', 'Role assigned'), ('role_handed_over', 'Role handed over'), ('role_unassigned', 'Role unassigned'), ('note_added', 'Note'), ('note_pinned', 'Note pinned'), ('note_unpinned', 'Note unpinned'), ('probe_failed', 'Probe failing'), ('probe_recovered', 'Probe recovered'), ('probe_result', 'Check run'), ('checklist_attached', 'Checklist attached'), ('step_done', 'Step done'), ('step_reopened', 'Step reopened'), ('step_skipped', 'Step skipped'), ('step_noted', 'Step note'), ('alert_firing', 'Alert firing'), ('alert_resolved', 'Alert resolved'), ('alerts_resolved', 'All alerts resolved'), ('security_signal', 'Security signal')], max_length=40),
+            model_name="timelineevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("declared", "Declared"),
+                    ("acknowledged", "Acknowledged"),
+                    ("ack_target_breached", "Acknowledgement target breached"),
+                    ("severity_changed", "Severity changed"),
+                    ("status_changed", "Status changed"),
+                    ("resolved", "Resolved"),
+                    ("reopened", "Reopened"),
+                    ("role_assigned", "Role assigned"),
+                    ("role_handed_over", "Role handed over"),
+                    ("role_unassigned", "Role unassigned"),
+                    ("note_added", "Note"),
+                    ("note_pinned", "Note pinned"),
+                    ("note_unpinned", "Note unpinned"),
+                    ("probe_failed", "Probe failing"),
+                    ("probe_recovered", "Probe recovered"),
+                    ("probe_result", "Check run"),
+                    ("checklist_attached", "Checklist attached"),
+                    ("step_done", "Step done"),
+                    ("step_reopened", "Step reopened"),
+                    ("step_skipped", "Step skipped"),
+                    ("step_noted", "Step note"),
+                    ("alert_firing", "Alert firing"),
+                    ("alert_resolved", "Alert resolved"),
+                    ("alerts_resolved", "All alerts resolved"),
+                    ("security_signal", "Security signal"),
+                ],
+                max_length=40,
+            ),
         ),
         migrations.CreateModel(
-            name='Integration',
+            name="Integration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('alertmanager', 'Prometheus Alertmanager'), ('generic', 'Generic JSON'), ('stripe', 'Stripe webhooks')], max_length=20)),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('token_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('token_hint', models.CharField(editable=False, help_text='First characters', max_length=8)),
-                ('default_severity', models.CharField(choices=[('P0', 'P0 · Critical'), ('P1', 'P1 · High'), ('P2', 'P2 · Medium'), ('P3', 'P3 · Low')], default='P2', max_length=2)),
-                ('enabled', models.BooleanField(default=True)),
-                ('auto_resolve', models.BooleanField(default=False, help_text='Resolve the incident when every one of its alerts is resolved')),
-                ('signing_secret_env', models.CharField(blank=True, help_text="Stripe: the environment variable holding the endpoint's signing secret", max_length=100)),
-                ('rate_limit_per_minute', models.PositiveIntegerField(default=600, validators=[django.core.validators.MinValueValidator(1)])),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('rotated_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('default_service', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='incidents.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("alertmanager", "Prometheus Alertmanager"),
+                            ("generic", "Generic JSON"),
+                            ("stripe", "Stripe webhooks"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("token_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "token_hint",
+                    models.CharField(editable=False, help_text="First characters", max_length=8),
+                ),
+                (
+                    "default_severity",
+                    models.CharField(
+                        choices=[
+                            ("P0", "P0 · Critical"),
+                            ("P1", "P1 · High"),
+                            ("P2", "P2 · Medium"),
+                            ("P3", "P3 · Low"),
+                        ],
+                        default="P2",
+                        max_length=2,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "auto_resolve",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Resolve the incident when every one of its alerts is resolved",
+                    ),
+                ),
+                (
+                    "signing_secret_env",
+                    models.CharField(
+                        blank=True,
+                        help_text="Stripe: the environment variable holding the endpoint's signing secret",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "rate_limit_per_minute",
+                    models.PositiveIntegerField(
+                        default=600, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("rotated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "default_service",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="incidents.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='RoutingRule',
+            name="RoutingRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('name', models.CharField(max_length=200)),
-                ('enabled', models.BooleanField(default=True)),
-                ('conditions', models.JSONField(default=list)),
-                ('action', models.CharField(choices=[('route', 'Route'), ('drop', 'Drop')], default='route', max_length=10)),
-                ('severity', models.CharField(blank=True, choices=[('P0', 'P0 · Critical'), ('P1', 'P1 · High'), ('P2', 'P2 · Medium'), ('P3', 'P3 · Low')], max_length=2)),
-                ('scenario_title', models.CharField(blank=True, max_length=300)),
-                ('integration', models.ForeignKey(blank=True, help_text='Empty: applies to every integration', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='incidents.integration')),
-                ('service', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='incidents.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("name", models.CharField(max_length=200)),
+                ("enabled", models.BooleanField(default=True)),
+                ("conditions", models.JSONField(default=list)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("route", "Route"), ("drop", "Drop")],
+                        default="route",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "severity",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("P0", "P0 · Critical"),
+                            ("P1", "P1 · High"),
+                            ("P2", "P2 · Medium"),
+                            ("P3", "P3 · Low"),
+                        ],
+                        max_length=2,
+                    ),
+                ),
+                ("scenario_title", models.CharField(blank=True, max_length=300)),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty: applies to every integration",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="incidents.integration",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="incidents.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='SignatureFailure',
+            name="SignatureFailure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('reason', models.CharField(max_length=300)),
-                ('remote_addr', models.CharField(blank=True, max_length=64)),
-                ('integration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='signature_failures', to='incidents.integration')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("reason", models.CharField(max_length=300)),
+                ("remote_addr", models.CharField(blank=True, max_length=64)),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="signature_failures",
+                        to="incidents.integration",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at'],
+                "ordering": ["-at"],
             },
         ),
         migrations.CreateModel(
-            name='InboundEvent',
+            name="InboundEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('body', models.TextField()),
-                ('external_id', models.CharField(blank=True, max_length=255)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('processed', 'Processed'), ('dropped', 'Dropped by a rule'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('incident', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='inbound_events', to='incidents.incident')),
-                ('integration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='incidents.integration')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("body", models.TextField()),
+                ("external_id", models.CharField(blank=True, max_length=255)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processed", "Processed"),
+                            ("dropped", "Dropped by a rule"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="inbound_events",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="incidents.integration",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at', '-id'],
-                'indexes': [models.Index(fields=['integration', '-received_at'], name='inbound_latest')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('external_id', ''), _negated=True), fields=('integration', 'external_id'), name='inbound_external_id_once')],
+                "ordering": ["-received_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["integration", "-received_at"], name="inbound_latest")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("external_id", ""), _negated=True),
+                        fields=("integration", "external_id"),
+                        name="inbound_external_id_once",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Alert',
+            name="Alert",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=128)),
-                ('fingerprint', models.CharField(blank=True, max_length=64)),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('firing', 'Firing'), ('resolved', 'Resolved')], max_length=10)),
-                ('labels', models.JSONField(default=dict)),
-                ('annotations', models.JSONField(default=dict)),
-                ('starts_at', models.DateTimeField(blank=True, null=True)),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('source_url', models.URLField(blank=True, max_length=1000)),
-                ('first_seen', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_seen', models.DateTimeField(default=django.utils.timezone.now)),
-                ('deliveries', models.PositiveIntegerField(default=1)),
-                ('incident', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='alerts', to='incidents.incident')),
-                ('integration', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='incidents.integration')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=128)),
+                ("fingerprint", models.CharField(blank=True, max_length=64)),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("firing", "Firing"), ("resolved", "Resolved")], max_length=10
+                    ),
+                ),
+                ("labels", models.JSONField(default=dict)),
+                ("annotations", models.JSONField(default=dict)),
+                ("starts_at", models.DateTimeField(blank=True, null=True)),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                ("source_url", models.URLField(blank=True, max_length=1000)),
+                ("first_seen", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_seen", models.DateTimeField(default=django.utils.timezone.now)),
+                ("deliveries", models.PositiveIntegerField(default=1)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="alerts",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "integration",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alerts",
+                        to="incidents.integration",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['incident', 'name', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('integration', 'key'), name='alert_key_once')],
+                "ordering": ["incident", "name", "id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("integration", "key"), name="alert_key_once")
+                ],
             },
         ),
     ]

@@ -4,15 +4,52 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0007_stripe_event_type'),
+        ("incidents", "0007_stripe_event_type"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='timelineevent',
-            name='kind',
-            field=models.CharField(choices=[('declared', 'Declared'), ('acknowledged', 'Acknowledged'), ('ack_target_breached', 'Acknowledgement target breached'), ('severity_changed', 'Severity changed'), ('status_changed', 'Status changed'), ('resolved', 'Resolved'), ('reopened', 'Reopened'), ('role_assigned', 'Role assigned'), ('role_handed_over', 'Role handed over'), ('role_unassigned', 'Role unassigned'), ('note_added', 'Note'), ('note_pinned', 'Note pinned'), ('note_unpinned', 'Note unpinned'), ('probe_failed', 'Probe failing'), ('probe_recovered', 'Probe recovered'), ('probe_result', 'Check run'), ('checklist_attached', 'Checklist attached'), ('step_done', 'Step done'), ('step_reopened', 'Step reopened'), ('step_skipped', 'Step skipped'), ('step_noted', 'Step note'), ('alert_firing', 'Alert firing'), ('alert_resolved', 'Alert resolved'), ('alerts_resolved', 'All alerts resolved'), ('security_signal', 'Security signal'), ('escalation_policy_applied', 'Escalation policy applied'), ('escalation_paged', 'Paged'), ('escalation_stopped', 'Escalation stopped'), ('notification_sent', 'Notification delivered'), ('notification_failed', 'Notification failed'), ('update_published', 'Status update published'), ('update_overdue', 'Status update overdue'), ('review_opened', 'Review opened'), ('review_published', 'Review published')], max_length=40),
+            model_name="timelineevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("declared", "Declared"),
+                    ("acknowledged", "Acknowledged"),
+                    ("ack_target_breached", "Acknowledgement target breached"),
+                    ("severity_changed", "Severity changed"),
+                    ("status_changed", "Status changed"),
+                    ("resolved", "Resolved"),
+                    ("reopened", "Reopened"),
+                    ("role_assigned", "Role assigned"),
+                    ("role_handed_over", "Role handed over"),
+                    ("role_unassigned", "Role unassigned"),
+                    ("note_added", "Note"),
+                    ("note_pinned", "Note pinned"),
+                    ("note_unpinned", "Note unpinned"),
+                    ("probe_failed", "Probe failing"),
+                    ("probe_recovered", "Probe recovered"),
+                    ("probe_result", "Check run"),
+                    ("checklist_attached", "Checklist attached"),
+                    ("step_done", "Step done"),
+                    ("step_reopened", "Step reopened"),
+                    ("step_skipped", "Step skipped"),
+                    ("step_noted", "Step note"),
+                    ("alert_firing", "Alert firing"),
+                    ("alert_resolved", "Alert resolved"),
+                    ("alerts_resolved", "All alerts resolved"),
+                    ("security_signal", "Security signal"),
+                    ("escalation_policy_applied", "Escalation policy applied"),
+                    ("escalation_paged", "Paged"),
+                    ("escalation_stopped", "Escalation stopped"),
+                    ("notification_sent", "Notification delivered"),
+                    ("notification_failed", "Notification failed"),
+                    ("update_published", "Status update published"),
+                    ("update_overdue", "Status update overdue"),
+                    ("review_opened", "Review opened"),
+                    ("review_published", "Review published"),
+                ],
+                max_length=40,
+            ),
         ),
     ]

@@ -7,183 +7,419 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('incidents', '0011_post_incident_reviews'),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("incidents", "0011_post_incident_reviews"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OnCallRotation',
+            name="OnCallRotation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('period', models.CharField(choices=[('daily', 'Daily'), ('weekly', 'Weekly')], default='weekly', max_length=10)),
-                ('handoff_time', models.TimeField(default='09:00')),
-                ('timezone', models.CharField(default='UTC', max_length=64)),
-                ('starts_on', models.DateField(help_text="The first member's first shift starts this day")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "period",
+                    models.CharField(
+                        choices=[("daily", "Daily"), ("weekly", "Weekly")],
+                        default="weekly",
+                        max_length=10,
+                    ),
+                ),
+                ("handoff_time", models.TimeField(default="09:00")),
+                ("timezone", models.CharField(default="UTC", max_length=64)),
+                (
+                    "starts_on",
+                    models.DateField(help_text="The first member's first shift starts this day"),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='EscalationPage',
+            name="EscalationPage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.PositiveIntegerField()),
-                ('name', models.CharField(max_length=120)),
-                ('paged_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('token', models.CharField(max_length=32)),
-                ('recipients', models.JSONField(default=list)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pages', to='incidents.incident')),
-                ('paged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("level", models.PositiveIntegerField()),
+                ("name", models.CharField(max_length=120)),
+                ("paged_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("token", models.CharField(max_length=32)),
+                ("recipients", models.JSONField(default=list)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="pages",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "paged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['incident', 'level'],
+                "ordering": ["incident", "level"],
             },
         ),
         migrations.CreateModel(
-            name='EscalationPolicy',
+            name="EscalationPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('severity', models.CharField(max_length=2, unique=True)),
-                ('ack_minutes', models.PositiveIntegerField(help_text='Acknowledgement target, in minutes from declaration')),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("severity", models.CharField(max_length=2, unique=True)),
+                (
+                    "ack_minutes",
+                    models.PositiveIntegerField(
+                        help_text="Acknowledgement target, in minutes from declaration"
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'escalation policies',
-                'ordering': ['severity'],
+                "verbose_name_plural": "escalation policies",
+                "ordering": ["severity"],
             },
         ),
         migrations.CreateModel(
-            name='IncidentEscalation',
+            name="IncidentEscalation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('severity', models.CharField(max_length=2)),
-                ('snapshot', models.JSONField(help_text="The policy's levels as applied")),
-                ('applied_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('anchor_at', models.DateTimeField()),
-                ('token', models.CharField(max_length=32)),
-                ('next_level', models.PositiveIntegerField(blank=True, null=True)),
-                ('next_due_at', models.DateTimeField(blank=True, null=True)),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('stop_reason', models.CharField(blank=True, max_length=100)),
-                ('incident', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='escalation', to='incidents.incident')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("severity", models.CharField(max_length=2)),
+                ("snapshot", models.JSONField(help_text="The policy's levels as applied")),
+                ("applied_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("anchor_at", models.DateTimeField()),
+                ("token", models.CharField(max_length=32)),
+                ("next_level", models.PositiveIntegerField(blank=True, null=True)),
+                ("next_due_at", models.DateTimeField(blank=True, null=True)),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("stop_reason", models.CharField(blank=True, max_length=100)),
+                (
+                    "incident",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="escalation",
+                        to="incidents.incident",
+                    ),
+                ),
             ],
             options={
-                'permissions': [('escalate_incident', 'Can page the next escalation level now')],
+                "permissions": [("escalate_incident", "Can page the next escalation level now")],
             },
         ),
         migrations.CreateModel(
-            name='NotificationDelivery',
+            name="NotificationDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'Email'), ('slack', 'Slack'), ('webhook', 'Webhook')], max_length=10)),
-                ('target_key', models.CharField(max_length=40)),
-                ('target', models.CharField(blank=True, help_text='Address shown to people', max_length=300)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed'), ('skipped', 'Skipped')], default='pending', max_length=10)),
-                ('response_code', models.PositiveIntegerField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='incidents.incident')),
-                ('page', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='incidents.escalationpage')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("email", "Email"), ("slack", "Slack"), ("webhook", "Webhook")],
+                        max_length=10,
+                    ),
+                ),
+                ("target_key", models.CharField(max_length=40)),
+                (
+                    "target",
+                    models.CharField(
+                        blank=True, help_text="Address shown to people", max_length=300
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("response_code", models.PositiveIntegerField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "page",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="incidents.escalationpage",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['page', 'id'],
+                "ordering": ["page", "id"],
             },
         ),
         migrations.CreateModel(
-            name='NotificationProfile',
+            name="NotificationProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.EmailField(blank=True, help_text="Empty: the account's email", max_length=254)),
-                ('slack_member_id', models.CharField(blank=True, help_text='Slack member id, such as U024BE7LH', max_length=24)),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='notification_profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "email",
+                    models.EmailField(
+                        blank=True, help_text="Empty: the account's email", max_length=254
+                    ),
+                ),
+                (
+                    "slack_member_id",
+                    models.CharField(
+                        blank=True, help_text="Slack member id, such as U024BE7LH", max_length=24
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notification_profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='EscalationLevel',
+            name="EscalationLevel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('name', models.CharField(help_text='Who this level stands for', max_length=120)),
-                ('delay_minutes', models.PositiveIntegerField(help_text='Minutes after declaration')),
-                ('channels', models.JSONField(default=list)),
-                ('group', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='auth.group')),
-                ('users', models.ManyToManyField(blank=True, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('policy', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='levels', to='incidents.escalationpolicy')),
-                ('rotation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='incidents.oncallrotation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("name", models.CharField(help_text="Who this level stands for", max_length=120)),
+                (
+                    "delay_minutes",
+                    models.PositiveIntegerField(help_text="Minutes after declaration"),
+                ),
+                ("channels", models.JSONField(default=list)),
+                (
+                    "group",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="auth.group",
+                    ),
+                ),
+                (
+                    "users",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "policy",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="levels",
+                        to="incidents.escalationpolicy",
+                    ),
+                ),
+                (
+                    "rotation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="incidents.oncallrotation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['policy', 'position'],
+                "ordering": ["policy", "position"],
             },
         ),
         migrations.CreateModel(
-            name='RotationMember',
+            name="RotationMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('rotation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='incidents.oncallrotation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                (
+                    "rotation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="members",
+                        to="incidents.oncallrotation",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['rotation', 'position'],
+                "ordering": ["rotation", "position"],
             },
         ),
         migrations.CreateModel(
-            name='RotationOverride',
+            name="RotationOverride",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('starts_at', models.DateTimeField()),
-                ('ends_at', models.DateTimeField()),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('rotation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='overrides', to='incidents.oncallrotation')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("starts_at", models.DateTimeField()),
+                ("ends_at", models.DateTimeField()),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "rotation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="overrides",
+                        to="incidents.oncallrotation",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['starts_at', 'id'],
+                "ordering": ["starts_at", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='escalationpage',
-            constraint=models.UniqueConstraint(fields=('incident', 'level'), name='one_page_per_level'),
+            model_name="escalationpage",
+            constraint=models.UniqueConstraint(
+                fields=("incident", "level"), name="one_page_per_level"
+            ),
         ),
         migrations.AddIndex(
-            model_name='incidentescalation',
-            index=models.Index(fields=['next_due_at'], name='escalation_next_due'),
+            model_name="incidentescalation",
+            index=models.Index(fields=["next_due_at"], name="escalation_next_due"),
         ),
         migrations.AddIndex(
-            model_name='notificationdelivery',
-            index=models.Index(fields=['state', 'claimed_at'], name='delivery_state'),
+            model_name="notificationdelivery",
+            index=models.Index(fields=["state", "claimed_at"], name="delivery_state"),
         ),
         migrations.AddConstraint(
-            model_name='notificationdelivery',
-            constraint=models.UniqueConstraint(fields=('page', 'channel', 'target_key'), name='one_delivery_per_target'),
+            model_name="notificationdelivery",
+            constraint=models.UniqueConstraint(
+                fields=("page", "channel", "target_key"), name="one_delivery_per_target"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='escalationlevel',
-            constraint=models.UniqueConstraint(fields=('policy', 'position'), name='one_level_per_position'),
+            model_name="escalationlevel",
+            constraint=models.UniqueConstraint(
+                fields=("policy", "position"), name="one_level_per_position"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rotationmember',
-            constraint=models.UniqueConstraint(fields=('rotation', 'position'), name='one_member_per_slot'),
+            model_name="rotationmember",
+            constraint=models.UniqueConstraint(
+                fields=("rotation", "position"), name="one_member_per_slot"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rotationmember',
-            constraint=models.UniqueConstraint(fields=('rotation', 'user'), name='member_once_per_rotation'),
+            model_name="rotationmember",
+            constraint=models.UniqueConstraint(
+                fields=("rotation", "user"), name="member_once_per_rotation"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rotationoverride',
-            constraint=models.CheckConstraint(condition=models.Q(('ends_at__gt', models.F('starts_at'))), name='override_ends_after_start'),
+            model_name="rotationoverride",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("ends_at__gt", models.F("starts_at"))),
+                name="override_ends_after_start",
+            ),
         ),
     ]

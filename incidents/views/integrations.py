@@ -32,11 +32,13 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from console.switches import posted_switch, refuse
+from incidents.intake.formats import FORMATS
 from incidents.intake.models import (
     Alert,
     InboundEvent,
     Integration,
     SignatureFailure,
+    kind_choices,
 )
 from incidents.models import Incident, Service
 from incidents.permissions import require_perm
@@ -45,18 +47,11 @@ RECENT = timedelta(hours=24)
 RECENT_DELIVERIES_SHOWN = 20
 # An environment variable's name as shells accept it; a pasted secret (whsec_…) is not one.
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-# The list's narrow column: the kind without its long label.
-KIND_SHORT = {"alertmanager": "Alertmanager", "generic": "Generic JSON", "stripe": "Stripe"}
 # Shown beside the alert's name; every label is in the alert's <details>.
 KEY_LABELS = ("instance", "job", "service", "severity")
-KIND_HELP = {
-    Integration.Kind.ALERTMANAGER: "Prometheus Alertmanager's webhook receiver (version 4). "
-    "Alerts grouped by Alertmanager join one incident; resolved alerts are recorded.",
-    Integration.Kind.GENERIC: "Any script, cron job or tool: POST a JSON object with a title "
-    "(and optionally severity, service, dedup_key, details, url).",
-    Integration.Kind.STRIPE: "Stripe webhook events (payment failures, disputes), each "
-    "verified with the endpoint's signing secret.",
-}
+# The list's narrow column: the kind without its long label.
+KIND_SHORT = {kind: module.SHORT for kind, module in FORMATS.items()}
+KIND_HELP = {kind: module.HELP for kind, module in FORMATS.items()}
 
 
 # -- access ----------------------------------------------------------------------------------
@@ -123,7 +118,7 @@ def integration_list(request: HttpRequest) -> HttpResponse:
 # -- integrations: forms ---------------------------------------------------------------------
 class IntegrationForm(forms.ModelForm):
     kind = forms.ChoiceField(
-        choices=Integration.Kind.choices,
+        choices=kind_choices,
         widget=forms.RadioSelect,
         initial=Integration.Kind.ALERTMANAGER,
     )
@@ -202,7 +197,7 @@ class IntegrationForm(forms.ModelForm):
         chosen = str(self["kind"].value() or "")
         return [
             {"value": value, "label": label, "help": KIND_HELP[value], "checked": value == chosen}
-            for value, label in Integration.Kind.choices
+            for value, label in kind_choices()
         ]
 
 

@@ -26,7 +26,7 @@ from incidents.permissions import require_perm
 from runbooks.models import Scenario
 
 MAX_CONDITIONS = 5
-# What routing.field_value can reach in a delivery's context (payloads.Group.context).
+# What routing.field_value can reach in a delivery's context (formats.Alert.context).
 MAP_FIELDS = ("labels", "annotations")
 PLAIN_FIELDS = ("title", "severity", "service", "status", "receiver")
 FIELD_SUGGESTIONS = (

@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from console import views
+from incidents.intake import pagerduty_api
 from incidents.intake import views as intake_views
 from incidents.statuspage import views_public as status_page
 from probes import pings
@@ -18,6 +19,13 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("hooks/<slug:kind>/<str:token>/", intake_views.hook, name="hook"),
+    # PagerDuty's Events API paths, for senders that page PagerDuty today.
+    path("v2/enqueue", pagerduty_api.enqueue, name="pagerduty_enqueue"),
+    path(
+        "generic/2010-04-15/create_event.json",
+        pagerduty_api.create_event_v1,
+        name="pagerduty_create_event",
+    ),
     # Heartbeat pings (healthchecks.io's ping API); the uuid is the secret.
     path("ping/<uuid:key>", pings.ping, name="ping"),
     path("ping/<uuid:key>/", pings.ping),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -70,13 +71,28 @@ class Integration(models.Model):
     def new_token(self) -> str:
         """Set a fresh token (the old one stops working) and return it: the only time the
         token itself is known."""
-        token = secrets.token_urlsafe(32)
+        if self.kind == "pagerduty":  # an integration key: 32 characters, as PagerDuty's
+            token = secrets.token_hex(16)
+        elif self.kind == "opsgenie":  # an API key, as Opsgenie's (a UUID)
+            token = str(uuid.uuid4())
+        else:
+            token = secrets.token_urlsafe(32)
         self.token_hash = token_digest(token)
         self.token_hint = token[:6]
         return token
 
     def hook_path(self, token: str) -> str:
+        """Where the sender posts. PagerDuty and Opsgenie senders post to the paths of those
+        services' APIs and carry the secret in the body (routing key) or a header (GenieKey)."""
+        if self.kind == "pagerduty":
+            return reverse("pagerduty_enqueue")
+        if self.kind == "opsgenie":
+            return reverse("opsgenie_alerts")
         return reverse("hook", args=[self.kind, token])
+
+    @property
+    def secret_outside_url(self) -> bool:
+        return self.kind in ("pagerduty", "opsgenie")
 
 
 class InboundEventManager(models.Manager):

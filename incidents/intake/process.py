@@ -18,6 +18,7 @@ security signal that opens a P0 once there are many.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -124,6 +125,8 @@ def handle(integration: Integration, alerts: list[AlertIn], at: datetime) -> Out
 
 def handle_group(integration: Integration, group: list[AlertIn], at: datetime) -> Outcome:
     head = group[0]
+    if head.action == "acknowledge":
+        return acknowledge_group(integration, group)
     firing = any(a.status == Alert.Status.FIRING for a in group)
     context = head.context() | {"status": "firing" if firing else "resolved"}
     decision = decide(integration, context, head.severity, head.service)
@@ -175,6 +178,22 @@ def handle_group(integration: Integration, group: list[AlertIn], at: datetime) -
     for incident_id in touched:
         note_if_all_resolved(Incident.objects.get(pk=incident_id), integration)
     return Outcome(InboundEvent.State.PROCESSED, incident, created)
+
+
+def acknowledge_group(integration: Integration, group: list[AlertIn]) -> Outcome:
+    """The sender acknowledged: the open incident holding these alerts is acknowledged by the
+    console on the integration's behalf. Nothing is opened for an alert never triggered (as
+    PagerDuty ignores an acknowledge for an unknown dedup_key)."""
+    incident = holding_incident(integration, group) or (
+        Incident.objects.open().filter(dedup_key=group[0].group_key).first()
+    )
+    if incident is None:
+        return Outcome(InboundEvent.State.PROCESSED)
+    if incident.acknowledged_at is None:
+        # Acknowledged or resolved meanwhile: nothing left to do.
+        with contextlib.suppress(actions.ActionError):
+            actions.acknowledge(incident, by=actions.system_user(), via=integration.name)
+    return Outcome(InboundEvent.State.PROCESSED, incident)
 
 
 def holding_incident(integration: Integration, group: list[AlertIn]) -> Incident | None:
@@ -251,11 +270,18 @@ def create_alert(
     return alert
 
 
+KEPT_WHEN_ABSENT = {"name", "labels", "annotations", "source_url", "fingerprint", "details"}
+
+
 def update_alert(
     alert: Alert, alert_in: AlertIn, incident: Incident | None, at: datetime, extra: dict
 ) -> None:
     was = alert.status
     for name, value in _fields(alert_in).items():
+        # An event that names the alert only by its key (PagerDuty's resolve, Opsgenie's
+        # close) keeps what the trigger said about it.
+        if name in KEPT_WHEN_ABSENT and not value:
+            continue
         setattr(alert, name, value)
     alert.last_seen = max(alert.last_seen, at)
     alert.deliveries += 1

@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from console import views
-from incidents.intake import pagerduty_api
+from incidents.intake import opsgenie_api, pagerduty_api
 from incidents.intake import views as intake_views
 from incidents.statuspage import views_public as status_page
 from probes import pings
@@ -25,6 +25,14 @@ urlpatterns = [
         "generic/2010-04-15/create_event.json",
         pagerduty_api.create_event_v1,
         name="pagerduty_create_event",
+    ),
+    # Opsgenie's Alert API paths.
+    path("v2/alerts", opsgenie_api.alerts, name="opsgenie_alerts"),
+    path("v2/alerts/<str:identifier>/close", opsgenie_api.close, name="opsgenie_close"),
+    path(
+        "v2/alerts/<str:identifier>/acknowledge",
+        opsgenie_api.acknowledge,
+        name="opsgenie_acknowledge",
     ),
     # Heartbeat pings (healthchecks.io's ping API); the uuid is the secret.
     path("ping/<uuid:key>", pings.ping, name="ping"),

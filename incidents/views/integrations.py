@@ -324,12 +324,21 @@ class AlertRow:
     other_annotations: list[tuple[str, str]] = field(default_factory=list)
     runbook_url: str = ""
     source_url: str = ""
+    # Dashboard, panel, silence, image… (Grafana's URLs, any `<name>_url` annotation).
+    links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def alert_row(alert: Alert) -> AlertRow:
     labels = alert.labels if isinstance(alert.labels, dict) else {}
     annotations = alert.annotations if isinstance(alert.annotations, dict) else {}
-    shown = ("summary", "description", "runbook_url")
+    links = [
+        (str(k).removesuffix("_url").replace("_", " ").capitalize(), web_url(v))
+        for k, v in sorted(annotations.items())
+        if str(k).endswith("_url") and k != "runbook_url" and web_url(v)
+    ]
+    shown = {"summary", "description", "runbook_url"} | {
+        k for k in annotations if str(k).endswith("_url") and web_url(annotations[k])
+    }
     return AlertRow(
         alert=alert,
         key_labels=[(name, str(labels[name])) for name in KEY_LABELS if labels.get(name)],
@@ -341,6 +350,7 @@ def alert_row(alert: Alert) -> AlertRow:
         ),
         runbook_url=web_url(annotations.get("runbook_url")),
         source_url=web_url(alert.source_url),
+        links=links,
     )
 
 

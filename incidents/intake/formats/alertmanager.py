@@ -81,8 +81,7 @@ def read(body: bytes, integration: Integration) -> Reading:
         alert_status = raw.get("status") or status
         if alert_status not in ("firing", "resolved"):
             raise Refusal(
-                f"alerts[{index}].status must be firing or resolved (or the group's status "
-                "given)."
+                f"alerts[{index}].status must be firing or resolved (or the group's status given)."
             )
         labels = {**string_map(raw.get("labels"), f"alerts[{index}].labels"), **common_labels}
         annotations = {

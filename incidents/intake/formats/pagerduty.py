@@ -137,6 +137,13 @@ def read_v2(document: dict, integration: Integration) -> Reading:
         annotations |= {str(k): _text(v) for k, v in custom.items()}
     elif custom:
         annotations["custom_details"] = _text(custom)
+    # Links and images are shown with the alert on the incident (as "<text>_url" entries).
+    for number, link in enumerate(links, start=1):
+        text = link.get("text") if isinstance(link.get("text"), str) else ""
+        annotations[f"{(text.strip() or f'link {number}')[:60]}_url"] = link["href"]
+    for number, image in enumerate(images, start=1):
+        target = image.get("href") if isinstance(image.get("href"), str) else image["src"]
+        annotations["image_url" if number == 1 else f"image {number}_url"] = target
     client_url = document.get("client_url") if isinstance(document.get("client_url"), str) else ""
     alert = Alert(
         group_key=f"pagerduty:{integration.pk}:{digest(dedup)}",

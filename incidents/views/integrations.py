@@ -215,6 +215,9 @@ def token_page(
     context = {
         "integration": integration,
         "hook_url": hook_url,
+        # PagerDuty's routing key and Opsgenie's API key travel outside the URL.
+        "secret": token if integration.secret_outside_url else "",
+        "base_url": request.build_absolute_uri("/"),
         "rotated": rotated,
         "secret_missing": integration.kind == Integration.Kind.STRIPE
         and not os.environ.get(integration.signing_secret_env),

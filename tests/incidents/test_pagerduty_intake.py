@@ -275,3 +275,18 @@ def test_pagerduty_python_client_trigger_acknowledge_resolve(live_server, tmp_pa
     alert = Alert.objects.get()
     assert alert.status == "resolved" and alert.labels["component"] == "checkout"
     assert not InboundEvent.objects.exclude(state="processed").exists()
+
+
+def test_the_integrations_page_creates_one_and_shows_its_key_once(lead_client, client):
+    response = lead_client.post(
+        "/incidents/integrations/new/",
+        {"name": "Datadog", "kind": "pagerduty", "default_severity": "P1",
+         "rate_limit_per_minute": "600"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    page = response.content.decode()
+    key = re.search(r'<pre id="integration-secret">([0-9a-f]{32})</pre>', page).group(1)
+    assert "http://testserver/v2/enqueue" in page and "routing_key: " + key in page
+    assert "no-store" in response["Cache-Control"]
+    assert send(client, trigger(key)).status_code == 202
+    assert Incident.objects.get().severity == "P1"  # critical on a P1 integration

@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from console import views
-from incidents.intake import opsgenie_api, pagerduty_api
+from incidents.intake import changes, opsgenie_api, pagerduty_api
 from incidents.intake import views as intake_views
 from incidents.statuspage import views_public as status_page
 from probes import pings
@@ -21,6 +21,7 @@ urlpatterns = [
     path("hooks/<slug:kind>/<str:token>/", intake_views.hook, name="hook"),
     # PagerDuty's Events API paths, for senders that page PagerDuty today.
     path("v2/enqueue", pagerduty_api.enqueue, name="pagerduty_enqueue"),
+    path("v2/change/enqueue", changes.change_enqueue, name="pagerduty_change_enqueue"),
     path(
         "generic/2010-04-15/create_event.json",
         pagerduty_api.create_event_v1,

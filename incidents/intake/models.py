@@ -255,3 +255,27 @@ class SignatureFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration}: {self.reason}"
+
+
+class ChangeEvent(models.Model):
+    """A change someone's tooling announced (a deploy, a config push, a migration): PagerDuty's
+    change events. Kept for its service's "Recent changes" panel and written on the timeline
+    of that service's open incidents ("check recent deployments" has an answer)."""
+
+    integration = models.ForeignKey(Integration, models.CASCADE, related_name="changes")
+    service = models.ForeignKey(
+        Service, models.SET_NULL, null=True, blank=True, related_name="changes"
+    )
+    at = models.DateTimeField(default=timezone.now, help_text="When the change happened")
+    received_at = models.DateTimeField(default=timezone.now)
+    summary = models.CharField(max_length=1024)
+    source = models.CharField(max_length=255, blank=True)
+    custom_details = models.JSONField(default=dict, blank=True)
+    links = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["service", "-at"], name="change_service_at")]
+
+    def __str__(self) -> str:
+        return self.summary[:80]

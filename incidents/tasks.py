@@ -49,10 +49,12 @@ def process_pending(integration_id: int | None = None, older_than_seconds: float
     """
     from django.core.cache import cache
 
-    from incidents.intake.process import drain, kick_key
+    from incidents.intake.process import drain, kick_key, refresh_health
 
     done = drain(integration_id, older_than_seconds)
     if integration_id is not None:
         cache.delete(kick_key(integration_id))
         done += drain(integration_id, 0)
+    else:  # beat's sweep: the console-health banner's counts
+        refresh_health()
     return done

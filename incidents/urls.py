@@ -29,6 +29,11 @@ urlpatterns = [
         integrations.integration_enabled,
         name="integration_enabled",
     ),
+    path(
+        "integrations/deliveries/again/",
+        integrations.deliveries_again,
+        name="deliveries_again",
+    ),
     path("integrations/rules/", rules.rule_list, name="rules"),
     path("integrations/rules/new/", rules.rule_new, name="rule_new"),
     path("integrations/rules/<int:pk>/", rules.rule_edit, name="rule_edit"),

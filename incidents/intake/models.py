@@ -107,7 +107,8 @@ class InboundEventManager(models.Manager):
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {self.model._meta.db_table} (integration_id, received_at, body,"
-                " external_id, event_type, state, error) VALUES (%s, %s, %s, '', '', %s, '')"
+                " external_id, event_type, state, error, attempts)"
+                " VALUES (%s, %s, %s, '', '', %s, '', 0)"
                 " RETURNING id",
                 [
                     integration.pk,
@@ -144,6 +145,9 @@ class InboundEvent(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Failed processing attempts; while under MAX_ATTEMPTS it stays pending until next_attempt_at.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     incident = models.ForeignKey(
         Incident, models.SET_NULL, null=True, blank=True, related_name="inbound_events"
     )
@@ -152,7 +156,16 @@ class InboundEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["integration", "-received_at"], name="inbound_latest")]
+        indexes = [
+            models.Index(fields=["integration", "-received_at"], name="inbound_latest"),
+            # Pending and failed deliveries are few among many processed: the drain's and the
+            # health banner's queries read only them.
+            models.Index(
+                fields=["state", "id"],
+                condition=models.Q(state__in=["pending", "failed"]),
+                name="inbound_open",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["integration", "external_id"],

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from incidents import actions
@@ -73,21 +76,36 @@ def process_event(event_id: int) -> Outcome:
         except Refusal as exc:  # validated at intake; a row stored by older code
             outcome = Outcome(InboundEvent.State.FAILED)
             event.error = exc.reason
+            transaction.on_commit(refresh_health)
         else:
             outcome = handle(integration, reading.alerts, event.received_at)
+            event.error = ""  # an earlier attempt's
+        event.next_attempt_at = None
         event.state = outcome.state
         event.incident = outcome.incident
         event.processed_at = timezone.now()
-        event.save(update_fields=["state", "incident", "processed_at", "error"])
+        event.save(update_fields=["state", "incident", "processed_at", "error", "next_attempt_at"])
         return outcome
+
+
+# A delivery whose processing raises is tried again after these delays, then kept as failed
+# (shown on the Integrations page, with "Process again").
+RETRY_DELAYS = (timedelta(seconds=5), timedelta(seconds=30))
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+
+
+def due(pending: QuerySet) -> QuerySet:
+    now = timezone.now()
+    return pending.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
 
 def drain(integration_id: int | None, older_than_seconds: float = 0) -> int:
     """Process pending deliveries (of one integration, or all), oldest first, until none is
-    left; one that raises is kept as failed with its error. Returns how many were taken."""
+    due; one that raises is retried later (RETRY_DELAYS), then kept as failed with its error.
+    Returns how many were taken."""
     done = 0
     while True:
-        pending = InboundEvent.objects.filter(state=InboundEvent.State.PENDING)
+        pending = due(InboundEvent.objects.filter(state=InboundEvent.State.PENDING))
         if integration_id is not None:
             pending = pending.filter(integration_id=integration_id)
         if older_than_seconds:
@@ -97,16 +115,104 @@ def drain(integration_id: int | None, older_than_seconds: float = 0) -> int:
         if not batch:
             return done
         for event_id in batch:
-            try:
-                process_event(event_id)
-            except Exception as exc:  # noqa: BLE001 - one bad delivery must not block the rest
-                log.exception("delivery %s failed", event_id)
-                InboundEvent.objects.filter(pk=event_id, state=InboundEvent.State.PENDING).update(
-                    state=InboundEvent.State.FAILED,
-                    error=f"{type(exc).__name__}: {exc}"[:2000],
-                    processed_at=timezone.now(),
-                )
+            process_or_count_failure(event_id)
         done += len(batch)
+
+
+def process_or_count_failure(event_id: int) -> Outcome:
+    """process_event, with an exception counted as a failed attempt (see attempt_failed)."""
+    try:
+        return process_event(event_id)
+    except Exception as exc:  # noqa: BLE001 - one bad delivery must not block the rest
+        log.exception("delivery %s failed", event_id)
+        attempt_failed(event_id, exc)
+        return Outcome(InboundEvent.State.PENDING)
+
+
+def attempt_failed(event_id: int, exc: BaseException) -> None:
+    """Count a failed attempt: pending again after its delay, or failed after the last."""
+    with transaction.atomic():
+        event = (
+            InboundEvent.objects.select_for_update()
+            .filter(pk=event_id, state=InboundEvent.State.PENDING)
+            .only("attempts")
+            .first()
+        )
+        if event is None:
+            return
+        attempts = event.attempts + 1
+        changes: dict = {"attempts": attempts, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        if attempts >= MAX_ATTEMPTS:
+            changes |= {"state": InboundEvent.State.FAILED, "processed_at": timezone.now()}
+            transaction.on_commit(refresh_health)
+        else:
+            changes["next_attempt_at"] = timezone.now() + RETRY_DELAYS[attempts - 1]
+        InboundEvent.objects.filter(pk=event_id).update(**changes)
+
+
+def process_again(events: QuerySet) -> list[int]:
+    """Failed deliveries back to pending, to be processed from scratch (after a fix): returns
+    the integrations to kick."""
+    with transaction.atomic():
+        rows = list(
+            events.filter(state=InboundEvent.State.FAILED)
+            .select_for_update()
+            .values_list("pk", "integration_id")
+        )
+        InboundEvent.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+            state=InboundEvent.State.PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            processed_at=None,
+            error="",
+        )
+    refresh_health()
+    return sorted({integration_id for _, integration_id in rows})
+
+
+# -- health --------------------------------------------------------------------------------------
+# Deliveries pending longer than this say processing is stuck (no worker, no beat).
+STUCK_AFTER = timedelta(minutes=2)
+HEALTH_KEY = "intake-health"
+HEALTH_TTL = 120  # seconds: beat's sweep refreshes it every 10
+MEMO_SECONDS = 5.0
+_memo: list = [0.0, None]
+
+
+@dataclass(frozen=True)
+class Health:
+    failed: int = 0
+    stuck: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.stuck)
+
+
+def health() -> Health:
+    """Failed deliveries, and deliveries stuck pending, as last counted (refresh_health): read
+    from the cache and remembered a few seconds per process, so a page costs no query for it
+    and a Redis outage costs at most one timeout per process every few seconds."""
+    now = time.monotonic()
+    if _memo[1] is None or _memo[0] < now:
+        found = cache.get(HEALTH_KEY)
+        _memo[:] = [now + MEMO_SECONDS, Health(*found) if found else Health()]
+    return _memo[1]
+
+
+def refresh_health() -> Health:
+    """Count them (one query on the partial index of pending and failed) and remember it."""
+    stuck_before = timezone.now() - STUCK_AFTER
+    counts = InboundEvent.objects.filter(
+        state__in=[InboundEvent.State.FAILED, InboundEvent.State.PENDING]
+    ).aggregate(
+        failed=Count("pk", filter=Q(state=InboundEvent.State.FAILED)),
+        stuck=Count("pk", filter=Q(state=InboundEvent.State.PENDING, received_at__lt=stuck_before)),
+    )
+    found = Health(counts["failed"], counts["stuck"])
+    cache.set(HEALTH_KEY, (found.failed, found.stuck), HEALTH_TTL)
+    _memo[:] = [time.monotonic() + MEMO_SECONDS, found]
+    return found
 
 
 def handle(integration: Integration, alerts: list[AlertIn], at: datetime) -> Outcome:
@@ -143,7 +249,9 @@ def handle_group(integration: Integration, group: list[AlertIn], at: datetime) -
         count = threshold_count(integration, group, existing, at)
     incident, created = None, False
     if firing:
-        incident = holding_incident(integration, group)
+        incident = next(
+            (a.incident for a in existing.values() if a.incident and a.incident.is_open), None
+        ) or holding_incident(integration, group)
         if incident is None and (head.threshold is None or count >= head.threshold.count):
             incident, created = actions.open_or_join(
                 dedup_key=head.group_key,

@@ -10,9 +10,12 @@ delivery is processed in the request instead of being lost.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -24,8 +27,14 @@ from incidents.intake import formats
 from incidents.intake.formats import Reading, Refusal
 from incidents.intake.formats.base import decode
 from incidents.intake.models import InboundEvent, Integration, token_digest
-from incidents.intake.process import kick_key, process_event, signature_failed
+from incidents.intake.process import (
+    kick_key,
+    process_again,
+    process_or_count_failure,
+    signature_failed,
+)
 
+log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 
 
@@ -38,14 +47,32 @@ def refuse(status: int, reason: str, **headers: str) -> JsonResponse:
 
 def over_rate(integration: Integration) -> int:
     """Seconds until the next minute if this delivery is over the integration's budget,
-    else 0. Counted in the cache (Redis in production); a cache that is down limits nothing."""
+    else 0. Counted in the cache (Redis in production); while the cache is down, in this
+    process (each web process then allows the budget: a flood is still bounded)."""
     now = time.time()
     window = int(now // 60)
     key = f"hook-rate:{integration.pk}:{window}"
     count = count_in_window(key, 90)
-    if count is not None and count > integration.rate_limit_per_minute:
+    if count is None:
+        count = count_here(key, window)
+    if count > integration.rate_limit_per_minute:
         return max(1, int(60 - now % 60))
     return 0
+
+
+_local_counts: dict[str, int] = {}
+_local_window = [0]
+_local_lock = threading.Lock()
+
+
+def count_here(key: str, window: int) -> int:
+    """The per-process fallback of count_in_window: this minute's counts, in memory."""
+    with _local_lock:
+        if _local_window[0] != window:
+            _local_counts.clear()
+            _local_window[0] = window
+        _local_counts[key] = _local_counts.get(key, 0) + 1
+        return _local_counts[key]
 
 
 def count_in_window(key: str, ttl: int) -> int | None:
@@ -86,12 +113,23 @@ def forget_integrations(**kwargs) -> None:
     _lookups.clear()
 
 
+def chunked(request: HttpRequest) -> bool:
+    return "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
 def read_body(request: HttpRequest) -> bytes | None:
-    """The body, or None when it is over MAX_BODY (without reading more than that)."""
+    """The body, or None when it is over MAX_BODY (without reading more than that).
+
+    A chunked body has no Content-Length, so Django's request stream is empty: it is read from
+    the server's input instead, which gunicorn ends at the last chunk (`wsgi.input_terminated`).
+    """
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > MAX_BODY:
         return None
-    body = request.read(MAX_BODY + 1)
+    if chunked(request) and not declared:
+        body = request.environ["wsgi.input"].read(MAX_BODY + 1)
+    else:
+        body = request.read(MAX_BODY + 1)
     return None if len(body) > MAX_BODY else body
 
 
@@ -102,9 +140,13 @@ def hook(request: HttpRequest, kind: str, token: str) -> JsonResponse:
     integration = find_integration(kind, token)
     if integration is None or kind not in formats.FORMATS:
         return refuse(404, "No enabled integration of this kind has this token.")
+    if chunked(request) and not request.environ.get("wsgi.input_terminated"):
+        return refuse(
+            411, "This server reads chunked bodies only behind gunicorn: send Content-Length."
+        )
     body = read_body(request)
     if body is None:
-        return refuse(413, f"The body is over {MAX_BODY} bytes.")
+        return too_large(request)
     retry_after = over_rate(integration)
     if retry_after:
         return refuse(
@@ -123,10 +165,27 @@ def hook(request: HttpRequest, kind: str, token: str) -> JsonResponse:
         reading = formats.read(kind, body, integration)
     except Refusal as exc:
         return refuse(exc.status, exc.reason)
+    except Exception:  # a reader's bug: keep the delivery, processing fails it visibly
+        log.exception("the %s reader raised on a delivery to %s", kind, integration)
+        reading = Reading([])
     text = decode(body)
     if reading.once_key:
         return store_once(integration, text, reading)
     return accepted(InboundEvent.objects.receive(integration, text))
+
+
+def too_large(request: HttpRequest) -> JsonResponse:
+    """413, and the connection closed after it: the rest of the body is not read, and a
+    client that sends its next request on this connection must not have it taken for that."""
+    response = refuse(413, f"The body is over {MAX_BODY} bytes.")
+    close_after(request)
+    return response
+
+
+def close_after(request: HttpRequest) -> None:
+    """Have the server close this connection once the response is sent (gunicorn drops a
+    Connection header from the application, so its request is told instead)."""
+    request.environ["console.close_connection"] = True
 
 
 def store_once(integration: Integration, text: str, reading: Reading) -> JsonResponse:
@@ -141,14 +200,16 @@ def store_once(integration: Integration, text: str, reading: Reading) -> JsonRes
                 event_type=reading.event_type,
             )
     except IntegrityError:
-        first = (
-            InboundEvent.objects.filter(integration=integration, external_id=reading.once_key)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if first is None:  # not the event-id constraint after all
+        first = InboundEvent.objects.filter(
+            integration=integration, external_id=reading.once_key
+        ).values_list("pk", "state")
+        if not first:  # not the event-id constraint after all
             raise
-        return JsonResponse({"status": "duplicate", "id": first})
+        [(pk, state)] = first
+        if state == InboundEvent.State.FAILED and process_again(first.filter(pk=pk)):
+            # The first delivery failed: the sender's retry is a chance to process it again.
+            return accepted(InboundEvent.objects.get(pk=pk))
+        return JsonResponse({"status": "duplicate", "id": pk})
     return accepted(event)
 
 
@@ -156,7 +217,7 @@ def accepted(event: InboundEvent) -> JsonResponse:
     """Have the delivery processed: by a worker, or here when the broker is down."""
     if kick(event.integration_id):
         return JsonResponse({"id": event.pk, "status": "queued"}, status=202)
-    outcome = process_event(event.pk)
+    outcome = process_or_count_failure(event.pk)
     return JsonResponse(
         {
             "id": event.pk,
@@ -181,11 +242,14 @@ def kick(integration_id: int) -> bool:
     a whole group to many receivers) the task drains everything that arrived meanwhile. The
     delivery is stored before its kick, and the drain forgets the kick before its last pass,
     so a delivery either meets that last pass or kicks a new drain (see process_pending).
+    That needs the cache the worker forgets in: with a per-process cache (local memory, the
+    embedded default) every delivery kicks.
     """
     from incidents.tasks import process_pending
 
     key = kick_key(integration_id)
-    if not cache.add(key, 1, KICK_SECONDS) and not getattr(cache, "unavailable", False):
+    shared = not isinstance(caches["default"], LocMemCache)
+    if shared and not cache.add(key, 1, KICK_SECONDS) and not getattr(cache, "unavailable", False):
         return True  # a task is on its way
     if enqueue(process_pending, integration_id):
         return True

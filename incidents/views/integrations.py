@@ -40,11 +40,14 @@ from incidents.intake.models import (
     SignatureFailure,
     kind_choices,
 )
+from incidents.intake.process import MAX_ATTEMPTS, drain, process_again
+from incidents.intake.views import kick
 from incidents.models import Incident, Service
 from incidents.permissions import require_perm
 
 RECENT = timedelta(hours=24)
 RECENT_DELIVERIES_SHOWN = 20
+FAILED_SHOWN = 50
 # An environment variable's name as shells accept it; a pasted secret (whsec_…) is not one.
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 # Shown beside the alert's name; every label is in the alert's <details>.
@@ -111,8 +114,46 @@ def integrations_with_traffic() -> list[Integration]:
 @login_required
 def integration_list(request: HttpRequest) -> HttpResponse:
     require_perm(request, "incidents.view_integration")
-    context = {"integrations": integrations_with_traffic(), "nav": "integrations"}
+    failed = InboundEvent.objects.filter(state=InboundEvent.State.FAILED)
+    shown = list(
+        failed.select_related("integration").defer("body").order_by("-id")[: FAILED_SHOWN + 1]
+    )
+    context = {
+        "integrations": integrations_with_traffic(),
+        "failed_deliveries": shown[:FAILED_SHOWN],
+        "failed_total": len(shown) if len(shown) <= FAILED_SHOWN else failed.count(),
+        "max_attempts": MAX_ATTEMPTS,
+        "nav": "integrations",
+    }
     return render(request, "incidents/integrations.html", context)
+
+
+@require_POST
+@login_required
+def deliveries_again(request: HttpRequest) -> HttpResponse:
+    """Process failed deliveries again (after a fix): one (`delivery=<id>`) or all of them
+    (`all=1`). Each goes back to pending and is read from its stored body from scratch."""
+    require_perm(request, "incidents.view_integration")
+    require_perm(request, "incidents.change_integration")
+    failed = InboundEvent.objects.filter(state=InboundEvent.State.FAILED)
+    if request.POST.get("all") == "1":
+        chosen = failed
+    elif (request.POST.get("delivery") or "").isdigit():
+        chosen = failed.filter(pk=int(request.POST["delivery"]))
+    else:
+        return refuse("Say delivery=<id> or all=1.")
+    count = chosen.count()
+    if not count:
+        messages.info(request, "No failed delivery to process again: it was already taken.")
+        return redirect("incidents:integrations")
+    for integration_id in process_again(chosen):
+        if not kick(integration_id):  # no broker: here, now
+            drain(integration_id)
+    messages.success(
+        request,
+        f"{count} deliver{'y' if count == 1 else 'ies'} queued to be processed again.",
+    )
+    return redirect("incidents:integrations")
 
 
 # -- integrations: forms ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ reason}, …}; 413 over 1 MB; 429 with Retry-After. The reader is formats/opsgen
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 
@@ -28,8 +29,16 @@ from incidents.intake.formats.base import load_json
 from incidents.intake.formats.opsgenie import Unprocessable
 from incidents.intake.models import InboundEvent
 from incidents.intake.process import process_event
-from incidents.intake.views import MAX_BODY, find_integration, kick, over_rate, read_body
+from incidents.intake.views import (
+    MAX_BODY,
+    close_after,
+    find_integration,
+    kick,
+    over_rate,
+    read_body,
+)
 
+log = logging.getLogger(__name__)
 KIND = "opsgenie"
 
 
@@ -54,6 +63,7 @@ def handle(request: HttpRequest, action: str, identifier: str = "") -> JsonRespo
         return answer(401, started, message="Could not authenticate")
     body = read_body(request)
     if body is None:
+        close_after(request)
         return answer(413, started, message=f"Request body is over {MAX_BODY} bytes.")
     retry_after = over_rate(integration)
     if retry_after:
@@ -83,6 +93,8 @@ def handle(request: HttpRequest, action: str, identifier: str = "") -> JsonRespo
         )
     except Refusal as exc:
         return answer(400, started, message=exc.reason)
+    except Exception:  # a reader's bug: keep the request, processing fails it visibly
+        log.exception("the opsgenie reader raised on a request to %s", integration)
     event = InboundEvent.objects.receive(integration, text)
     if not kick(integration.pk):
         process_event(event.pk)

@@ -15,6 +15,7 @@ event", "message": "Event object is invalid", "errors": […]}; 413 for a body o
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 from django.http import HttpRequest, JsonResponse
@@ -26,8 +27,16 @@ from incidents.intake.formats.base import load_json
 from incidents.intake.formats.pagerduty import Invalid
 from incidents.intake.models import InboundEvent, Integration
 from incidents.intake.process import process_event
-from incidents.intake.views import MAX_BODY, find_integration, kick, over_rate, read_body
+from incidents.intake.views import (
+    MAX_BODY,
+    close_after,
+    find_integration,
+    kick,
+    over_rate,
+    read_body,
+)
 
+log = logging.getLogger(__name__)
 KIND = "pagerduty"
 KEY_LENGTH = 32
 
@@ -65,6 +74,7 @@ def authenticated(request: HttpRequest, key_field: str) -> tuple[Integration, di
         return not_post()
     body = read_body(request)
     if body is None:
+        close_after(request)  # the rest of the body is not read: nor is the connection kept
         return invalid([f"The body is over {MAX_BODY} bytes."], status=413)
     try:
         document = load_json(body)
@@ -94,6 +104,8 @@ def deliver(integration: Integration, document: dict) -> JsonResponse | None:
         return invalid(exc.errors)
     except Refusal as exc:
         return invalid([exc.reason])
+    except Exception:  # a reader's bug: keep the event, processing fails it visibly
+        log.exception("the pagerduty reader raised on an event to %s", integration)
     event = InboundEvent.objects.receive(integration, text)
     if not kick(integration.pk):
         process_event(event.pk)

@@ -120,3 +120,21 @@ def test_bad_grafana_payloads_are_400_and_nothing_is_stored(client, db):
         assert response.status_code == 400 and word in response.json()["error"], change
     assert post(client, path, b"\x00\x01").status_code == 400
     assert not InboundEvent.objects.exists()
+
+
+def test_datadog_webhook_template_on_the_generic_format(client, db):
+    """The README's Datadog template, filled as Datadog fills it."""
+    integration, token = create_integration("generic", "Datadog")
+    path = integration.hook_path(token)
+    sent = {
+        "title": "[Triggered] CPU high on web-3",
+        "dedup_key": "1234567",
+        "status": "Triggered",
+        "url": "https://app.datadoghq.com/monitors/1234567",
+        "details": {"summary": "CPU above 90% for 5 min", "host": "web-3", "tags": "env:prod"},
+    }
+    assert post(client, path, sent).status_code == 202
+    assert Alert.objects.get().status == "firing"
+    assert post(client, path, {**sent, "status": "Recovered"}).status_code == 202
+    assert Alert.objects.get().status == "resolved" and Incident.objects.count() == 1
+    assert post(client, path, {**sent, "status": "Exploded"}).status_code == 400

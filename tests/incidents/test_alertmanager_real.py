@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from incidents.intake.models import Alert, InboundEvent
+from incidents.intake.models import Alert, InboundEvent, RoutingRule
 from incidents.models import Incident
 from tests.incidents.alertmanager_binary import alertmanager, notification_log, yaml_string
 from tests.incidents.senders import celery_worker, create_integration
@@ -57,6 +57,12 @@ NAMES = {
 @pytest.mark.django_db(transaction=True)
 def test_alertmanager_fires_and_resolves_through_every_receiver(live_server, tmp_path):
     base = f"http://127.0.0.1:{live_server.thread.port}"
+    # A transactional test starts from empty tables: the rule the defaults would hold.
+    RoutingRule.objects.create(
+        name="HighErrorRate is P1",
+        conditions=[{"field": "labels.alertname", "op": "equals", "value": "HighErrorRate"}],
+        severity="P1",
+    )
     webhook, token = create_integration("alertmanager", "Alertmanager webhook")
     pagerduty, pd_key = create_integration("pagerduty", "Alertmanager PagerDuty")
     opsgenie, og_key = create_integration("opsgenie", "Alertmanager Opsgenie")
@@ -91,7 +97,7 @@ def test_alertmanager_fires_and_resolves_through_every_receiver(live_server, tmp
             to: Incident.objects.filter(alerts__integration=i).distinct().get()
             for to, i in integrations.items()
         }
-        # The webhook's alert is routed by the default rules (HighErrorRate → P1).
+        # The webhook's alert is routed by its rule (HighErrorRate → P1).
         assert incidents["webhook"].severity == "P1"
         assert incidents["webhook"].title.startswith("HighErrorRate")
         # pagerduty_configs' severity: critical → P1 on a P2 integration.

@@ -284,3 +284,24 @@ def test_sweep_ignores_a_heartbeat_pinged_since_the_claim(db):
         Client().get(path)  # lands between claim and judgement
         assert pings.sweep([claimed]) == 0
     assert not Incident.objects.exists()
+
+
+def test_a_heartbeat_made_in_the_admin_gets_its_ping_key(db, client):
+    from django.contrib.auth.models import User
+
+    admin = User.objects.create_superuser("root", "root@example.org", "pw")
+    client.force_login(admin)
+    response = client.post(
+        "/admin/probes/probe/add/",
+        {
+            "name": "weekly-report", "kind": "heartbeat", "config": '{"period": 604800}',
+            "interval": "00:01:00", "timeout": "00:00:01", "enabled": "on",
+            "failures_to_open": "1", "incident_severity": "P3",
+        },
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    probe = Probe.objects.get(name="weekly-report")
+    assert probe.ping_key is not None and probe.config == {"period": 604800, "grace": 0}
+    assert Client().get(probe.ping_path).status_code == 200
+    page = client.get(f"/admin/probes/probe/{probe.pk}/change/").content.decode()
+    assert str(probe.ping_key) in page

@@ -70,6 +70,8 @@ def get_integration_for_user(request: HttpRequest, pk: int, perm: str | None = N
 # -- integrations: reading -------------------------------------------------------------------
 def masked_hook_path(integration: Integration) -> str:
     """/hooks/<kind>/<first characters>…/: enough to tell URLs apart, useless to a sender."""
+    if integration.secret_outside_url:  # PagerDuty, Opsgenie: the API path and the key's start
+        return f"{integration.hook_path('')} · key {integration.token_hint}…"
     return reverse("hook", args=[integration.kind, integration.token_hint])[:-1] + "…/"
 
 

@@ -99,24 +99,142 @@ def due(pending: QuerySet) -> QuerySet:
     return pending.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
 
 
-def drain(integration_id: int | None, older_than_seconds: float = 0) -> int:
-    """Process pending deliveries (of one integration, or all), oldest first, until none is
-    due; one that raises is retried later (RETRY_DELAYS), then kept as failed with its error.
-    Returns how many were taken."""
-    done = 0
-    while True:
+BATCH = 500
+
+
+def drain(
+    integration_id: int | None, older_than_seconds: float = 0, max_batches: int | None = None
+) -> int:
+    """Process pending deliveries (of one integration, or all), oldest first, in batches,
+    until none is due. Returns how many were taken.
+
+    A batch is locked (SKIP LOCKED: concurrent drains take different rows) and processed as
+    one (process_batch: repeats of a group collapse). If the batch raises, its deliveries are
+    processed one by one, and one that raises is retried later (RETRY_DELAYS), then kept as
+    failed with its error.
+    """
+    done = batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
         pending = due(InboundEvent.objects.filter(state=InboundEvent.State.PENDING))
         if integration_id is not None:
             pending = pending.filter(integration_id=integration_id)
         if older_than_seconds:
             cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
             pending = pending.filter(received_at__lte=cutoff)
-        batch = list(pending.order_by("id").values_list("pk", flat=True)[:200])
-        if not batch:
-            return done
-        for event_id in batch:
-            process_or_count_failure(event_id)
-        done += len(batch)
+        try:
+            with transaction.atomic():
+                rows = list(
+                    pending.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("integration")
+                    .order_by("id")[:BATCH]
+                )
+                if not rows:
+                    return done
+                process_batch(rows)
+        except Exception:  # noqa: BLE001 - retried one by one, each failure kept with its own
+            log.exception("a batch of %d deliveries failed: one by one", len(rows))
+            for row in rows:
+                process_or_count_failure(row.pk)
+        done += len(rows)
+    return done
+
+
+# Senders whose events are actions taken in order (trigger, acknowledge, resolve; create,
+# close): collapsing a batch to each alert's newest state would drop a trigger that an
+# acknowledge followed. Processed one by one, in the order received.
+ORDERED_KINDS = {"pagerduty", "opsgenie"}
+
+
+@dataclass
+class Collapsed:
+    """A group's alerts over a batch: each alert's newest state, and how often it came."""
+
+    integration: Integration
+    head: AlertIn
+    alerts: dict[str, AlertIn]
+    counts: dict[str, int]
+    firing: bool
+    at: datetime
+
+
+def process_batch(rows: list[InboundEvent]) -> None:
+    """Process locked pending deliveries as one: the alerts of each group collapse over the
+    batch (the newest delivery's state of each alert wins, its deliveries counted exactly), so
+    a storm of resends of a few groups is a few groups' work; the deliveries' outcomes are
+    then written in bulk. Deliveries under a threshold are counted one by one (process_event).
+    """
+    groups: dict[tuple[int, str], Collapsed] = {}
+    readings: list[tuple[InboundEvent, list[tuple[int, str]]]] = []
+    refused: list[tuple[InboundEvent, str]] = []
+    singles: list[InboundEvent] = []
+    integrations: dict[int, Integration] = {}
+    memo: dict = {}  # rules, services and scenarios, read once for the batch
+    for row in rows:
+        integration = integrations.setdefault(row.integration_id, row.integration)
+        if integration.kind in ORDERED_KINDS:
+            singles.append(row)
+            continue
+        try:
+            reading = formats.read(integration.kind, row.body.encode(), integration)
+        except Refusal as exc:
+            refused.append((row, exc.reason))
+            continue
+        if any(a.threshold is not None for a in reading.alerts):
+            singles.append(row)
+            continue
+        keys: list[tuple[int, str]] = []
+        for alert_in in reading.alerts:
+            key = (integration.pk, alert_in.group_key)
+            if key not in keys:
+                keys.append(key)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = Collapsed(
+                    integration, alert_in, {}, {}, False, row.received_at
+                )
+            group.alerts.pop(alert_in.key, None)  # re-inserted: newest last
+            group.alerts[alert_in.key] = alert_in
+            group.counts[alert_in.key] = group.counts.get(alert_in.key, 0) + 1
+            group.firing = group.firing or alert_in.status == Alert.Status.FIRING
+            group.at = max(group.at, row.received_at)
+        for key in keys:  # the newest delivery's first alert of the group speaks for it
+            groups[key].head = next(a for a in reading.alerts if a.group_key == key[1])
+        readings.append((row, keys))
+
+    outcomes = {
+        key: handle_group(
+            group.integration,
+            [group.head, *(a for k, a in group.alerts.items() if k != group.head.key)],
+            group.at,
+            counts=group.counts,
+            firing=group.firing,
+            memo=memo,
+        )
+        for key, group in groups.items()
+    }
+    now = timezone.now()
+    by_outcome: dict[tuple[str, int | None], list[int]] = {}
+    for row, keys in readings:
+        found = [outcomes[key] for key in keys]
+        if found and all(o.state == InboundEvent.State.DROPPED for o in found):
+            state, incident = InboundEvent.State.DROPPED, None
+        else:
+            state = InboundEvent.State.PROCESSED
+            incident = next((o.incident for o in found if o.incident), None)
+        by_outcome.setdefault((state, incident.pk if incident else None), []).append(row.pk)
+    for (state, incident_id), pks in by_outcome.items():
+        InboundEvent.objects.filter(pk__in=pks).update(
+            state=state, incident_id=incident_id, processed_at=now, error="", next_attempt_at=None
+        )
+    for row, reason in refused:
+        InboundEvent.objects.filter(pk=row.pk).update(
+            state=InboundEvent.State.FAILED, error=reason, processed_at=now, next_attempt_at=None
+        )
+    if refused:
+        transaction.on_commit(refresh_health)
+    for row in singles:
+        process_event(row.pk)
 
 
 def process_or_count_failure(event_id: int) -> Outcome:
@@ -229,13 +347,29 @@ def handle(integration: Integration, alerts: list[AlertIn], at: datetime) -> Out
     return Outcome(InboundEvent.State.PROCESSED, incident, created)
 
 
-def handle_group(integration: Integration, group: list[AlertIn], at: datetime) -> Outcome:
+def handle_group(
+    integration: Integration,
+    group: list[AlertIn],
+    at: datetime,
+    *,
+    counts: dict[str, int] | None = None,
+    firing: bool | None = None,
+    memo: dict | None = None,
+) -> Outcome:
+    """One group's alerts onto its incident. `counts`: how many deliveries carried each alert
+    (a collapsed batch; else one each); `firing`: whether any of them fired (else: whether
+    any of these alerts fires)."""
     head = group[0]
     if head.action == "acknowledge":
         return acknowledge_group(integration, group)
-    firing = any(a.status == Alert.Status.FIRING for a in group)
+    # In a collapsed batch an alert that fired and then resolved still joins the incident
+    # its firing opened (no incident without its alerts).
+    joins = bool(counts) and bool(firing)
+    counts = counts or {}
+    if firing is None:
+        firing = any(a.status == Alert.Status.FIRING for a in group)
     context = head.context() | {"status": "firing" if firing else "resolved"}
-    decision = decide(integration, context, head.severity, head.service)
+    decision = decide(integration, context, head.severity, head.service, memo)
     if decision.drop:
         return Outcome(InboundEvent.State.DROPPED)
     existing = {
@@ -259,7 +393,7 @@ def handle_group(integration: Integration, group: list[AlertIn], at: datetime) -
                 severity=decision.severity,
                 summary=counted(head.summary, head, count),
                 services=decision.services,
-                scenario=decision.scenario or current_scenario(head.scenario),
+                scenario=decision.scenario or current_scenario(head.scenario, memo),
             )
         elif incident is None:  # under its threshold: only join an incident already open
             incident = Incident.objects.open().filter(dedup_key=head.group_key).first()
@@ -272,15 +406,16 @@ def handle_group(integration: Integration, group: list[AlertIn], at: datetime) -
     touched: set[int] = set()
     for alert_in in group:
         alert = existing.get(alert_in.key)
+        times = counts.get(alert_in.key, 1)
         if alert is None:
-            alert = create_alert(integration, alert_in, incident, at, extra)
+            alert = create_alert(integration, alert_in, incident, at, extra, times)
             if alert is None:  # a concurrent delivery created it first: update that one
                 alert = Alert.objects.select_for_update().get(
                     integration=integration, key=alert_in.key
                 )
-                update_alert(alert, alert_in, incident, at, extra)
+                update_alert(alert, alert_in, incident, at, extra, times, joins)
         else:
-            update_alert(alert, alert_in, incident, at, extra)
+            update_alert(alert, alert_in, incident, at, extra, times, joins)
         if alert.incident_id:
             touched.add(alert.incident_id)
     for incident_id in touched:
@@ -360,6 +495,7 @@ def create_alert(
     incident: Incident | None,
     at: datetime,
     extra: dict,
+    times: int = 1,
 ) -> Alert | None:
     try:
         with transaction.atomic():
@@ -369,6 +505,7 @@ def create_alert(
                 incident=incident,
                 first_seen=at,
                 last_seen=at,
+                deliveries=times,
                 **_fields(alert_in),
             )
     except IntegrityError:
@@ -382,7 +519,13 @@ KEPT_WHEN_ABSENT = {"name", "labels", "annotations", "source_url", "fingerprint"
 
 
 def update_alert(
-    alert: Alert, alert_in: AlertIn, incident: Incident | None, at: datetime, extra: dict
+    alert: Alert,
+    alert_in: AlertIn,
+    incident: Incident | None,
+    at: datetime,
+    extra: dict,
+    times: int = 1,
+    joins: bool = False,
 ) -> None:
     was = alert.status
     for name, value in _fields(alert_in).items():
@@ -392,10 +535,10 @@ def update_alert(
             continue
         setattr(alert, name, value)
     alert.last_seen = max(alert.last_seen, at)
-    alert.deliveries += 1
+    alert.deliveries += times
     # A re-firing alert whose incident was resolved belongs to the incident open now.
     moves = alert.incident_id is None or not alert.incident.is_open
-    if alert_in.status == Alert.Status.FIRING and incident is not None and moves:
+    if (joins or alert_in.status == Alert.Status.FIRING) and incident is not None and moves:
         alert.incident = incident
         was = None  # new on this incident
     alert.save()

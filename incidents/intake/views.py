@@ -27,12 +27,8 @@ from incidents.intake import formats
 from incidents.intake.formats import Reading, Refusal
 from incidents.intake.formats.base import decode
 from incidents.intake.models import InboundEvent, Integration, token_digest
-from incidents.intake.process import (
-    kick_key,
-    process_again,
-    process_or_count_failure,
-    signature_failed,
-)
+from incidents.intake.process import drain, kick_key, process_again, signature_failed
+from incidents.models import Incident
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
@@ -217,16 +213,47 @@ def accepted(event: InboundEvent) -> JsonResponse:
     """Have the delivery processed: by a worker, or here when the broker is down."""
     if kick(event.integration_id):
         return JsonResponse({"id": event.pk, "status": "queued"}, status=202)
-    outcome = process_or_count_failure(event.pk)
+    process_here()
+    state, incident = (
+        InboundEvent.objects.filter(pk=event.pk).values_list("state", "incident_id").get()
+    )
+    processed = state != InboundEvent.State.PENDING
     return JsonResponse(
         {
             "id": event.pk,
-            "status": outcome.state,
-            "incident": outcome.incident.reference if outcome.incident else None,
-            "note": "The task queue is unavailable: processed in the request.",
+            "status": state,
+            "incident": Incident(pk=incident).reference if incident else None,
+            "note": "The task queue is unavailable: "
+            + ("processed in the request." if processed else "processed by this server shortly."),
         },
         status=202,
     )
+
+
+# With the broker down, one request at a time per process processes what is pending (its own
+# delivery and those that arrived meanwhile, collapsed by group); the others only say "more"
+# and answer at once, instead of queueing on the same alerts' row locks.
+HERE_PASSES = 4
+_here_lock = threading.Lock()
+_here_more = threading.Event()
+
+
+def process_here() -> None:
+    """Process pending deliveries in this request unless another request of this process is
+    doing so: then it will, as it drains again while `_here_more` is set. A delivery stored
+    before the flag is set is seen by the holder's next pass, or by this caller once the
+    holder lets go. At most HERE_PASSES batches per request: under a flood, what is left
+    goes to the next delivery's request (or the sweep, once the broker is back)."""
+    _here_more.set()
+    passes = 0
+    while passes < HERE_PASSES and _here_more.is_set() and _here_lock.acquire(blocking=False):
+        try:
+            while passes < HERE_PASSES and _here_more.is_set():
+                passes += 1
+                _here_more.clear()
+                drain(None, max_batches=1)
+        finally:
+            _here_lock.release()
 
 
 # A processing task per integration at most this often; it drains every pending delivery.

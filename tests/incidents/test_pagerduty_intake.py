@@ -290,3 +290,17 @@ def test_the_integrations_page_creates_one_and_shows_its_key_once(lead_client, c
     assert "no-store" in response["Cache-Control"]
     assert send(client, trigger(key)).status_code == 202
     assert Incident.objects.get().severity == "P1"  # critical on a P1 integration
+
+
+def test_a_trigger_and_its_acknowledge_in_one_batch_are_both_processed(client, pagerduty):
+    """A drain takes what arrived meanwhile as one batch: an acknowledge right after its
+    trigger still finds the incident the trigger opened."""
+    _, key = pagerduty
+    ack = {"routing_key": key, "event_action": "acknowledge", "dedup_key": "disk-db-1"}
+    for event in (trigger(key), ack):
+        client.post("/v2/enqueue", json.dumps(event), content_type="application/json")
+    assert InboundEvent.objects.filter(state="pending").count() == 2
+    drain(None)
+    incident = Incident.objects.get()
+    assert incident.acknowledged_at is not None
+    assert not InboundEvent.objects.filter(state="pending").exists()

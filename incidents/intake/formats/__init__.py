@@ -65,8 +65,11 @@ def authenticate(kind: str, body: bytes, integration: Integration, headers: Mapp
 def read(kind: str, body: bytes, integration: Integration) -> Reading:
     """The format's reading of the body, every alert normalised to fit the database."""
     reading = FORMATS[kind].read(body, integration)
+    if may_need_cleaning(body):
+        for alert in reading.alerts:
+            clean_alert(alert)
     for alert in reading.alerts:
-        normalise(alert)
+        bound(alert)
     reading.once_key = cut(clean(reading.once_key), 255, ellipsis=False)
     reading.event_type = cut(clean(reading.event_type), 100, ellipsis=False)
     return reading
@@ -76,6 +79,16 @@ def read(kind: str, body: bytes, integration: Integration) -> Reading:
 # The length of the column each bounded field ends up in (Alert, Incident).
 BOUNDS = {"title": 200, "name": 200, "source_url": 1000}
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# In UTF-8 JSON, NUL and surrogates can only be escapes (raw, the body is refused): \u0000,
+# \ud800-\udfff. A body without one (nearly all) needs no cleaning.
+_ESCAPES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def may_need_cleaning(body: bytes) -> bool:
+    utf8 = not body[:4].count(0) and not body.startswith((b"\xef\xbb\xbf", b"\xfe", b"\xff"))
+    return not utf8 or _ESCAPES.search(body) is not None
+
+
 ELLIPSIS = "…"
 
 
@@ -105,10 +118,18 @@ def cut(text: str, limit: int, *, ellipsis: bool = True) -> str:
 
 def normalise(alert: Alert) -> None:
     """Make the alert storable, in place: what is cut is kept whole in `details`."""
+    clean_alert(alert)
+    bound(alert)
+
+
+def clean_alert(alert: Alert) -> None:
     for f in fields(alert):
         value = getattr(alert, f.name)
         if isinstance(value, str | dict | list):
             setattr(alert, f.name, clean_value(value))
+
+
+def bound(alert: Alert) -> None:
     for name, limit in BOUNDS.items():
         value = getattr(alert, name)
         if len(value) > limit:

@@ -34,11 +34,16 @@ def progress(request: HttpRequest) -> JsonResponse:
     from incidents.models import Incident
 
     states = dict(InboundEvent.objects.order_by().values_list("state").annotate(n=Count("pk")))
+    # This run's incidents: --reset deletes the integration (and its alerts), not incidents.
+    prefix = f"alertmanager:{bench_integration().pk}:"
+    ours = Incident.objects.filter(dedup_key__startswith=prefix)
     return JsonResponse(
         {
             "states": states,
-            "incidents": Incident.objects.count(),
-            "empty_open": Incident.objects.open().filter(alerts__isnull=True).count(),
+            "incidents": ours.count(),
+            "empty_open": Incident.objects.open()
+            .filter(dedup_key__startswith=prefix, alerts__isnull=True)
+            .count(),
         }
     )
 

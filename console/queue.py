@@ -3,7 +3,9 @@
 A publish to a broker that is down costs up to the connection timeout (2 s). After one fails,
 the breaker stays open for BREAKER_SECONDS: every publish in this process returns False at
 once (callers then do the work in the request, or leave it to beat's sweep), until one
-publish, let through after the pause, finds the broker back and closes it.
+publish, let through after the pause, finds the broker back and closes it. Each further
+failure doubles the pause, up to BREAKER_MAX_SECONDS, so a long outage costs one slow
+request a minute.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ log = logging.getLogger(__name__)
 # ChannelError: the filesystem transport's on an OSError (full disk, permissions).
 BROKER_ERRORS = (OperationalError, ChannelError, RedisError, OSError)
 BREAKER_SECONDS = 5.0
+BREAKER_MAX_SECONDS = 60.0
 
 
 class Breaker:
     """Open after a failure; after `seconds`, one caller at a time may try again."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float, longest: float = BREAKER_MAX_SECONDS) -> None:
+        self.first = self.seconds = seconds
+        self.longest = longest
         self.open_until = 0.0
         self.lock = threading.Lock()
 
@@ -49,10 +53,13 @@ class Breaker:
             return True
 
     def failed(self) -> None:
+        if self.open_until:  # failed again after a pause: a longer one
+            self.seconds = min(self.seconds * 2, self.longest)
         self.open_until = time.monotonic() + self.seconds
 
     def succeeded(self) -> None:
         self.open_until = 0.0
+        self.seconds = self.first
 
 
 breaker = Breaker(BREAKER_SECONDS)
@@ -81,7 +88,7 @@ def _publish(task: Task, args: tuple, options: dict) -> bool:
         log.warning(
             "broker unavailable, %s not queued (no publish for %.0f s): %s",
             task.name,
-            BREAKER_SECONDS,
+            breaker.seconds,
             exc,
         )
         return False

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from console.queue import breaker, enqueue
+from console.queue import BREAKER_SECONDS, breaker, enqueue
 from incidents.intake.models import InboundEvent
 from incidents.models import Incident
 from incidents.tasks import process_pending
@@ -30,6 +30,7 @@ def test_after_one_failed_publish_the_breaker_answers_at_once_until_its_pause_en
     breaker.open_until = time.monotonic() - 0.01  # the pause is over: one try, still down
     assert enqueue(process_pending, 1) is False
     assert breaker.open_until > paused_until
+    assert breaker.seconds == 2 * BREAKER_SECONDS  # failed again: a longer pause
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,8 +7,10 @@ from django.views.generic import RedirectView
 
 from console import views
 from console.api import api
+from incidents.intake import changes, opsgenie_api, pagerduty_api
 from incidents.intake import views as intake_views
 from incidents.statuspage import views_public as status_page
+from probes import pings
 
 handler403 = "console.views.permission_denied"
 
@@ -21,6 +23,26 @@ urlpatterns = [
     path("hooks/", include("incidents.escalation.channels.urls")),
     path("services/banner", views.services_banner, name="services_banner"),
     path("hooks/<slug:kind>/<str:token>/", intake_views.hook, name="hook"),
+    # PagerDuty's Events API paths, for senders that page PagerDuty today.
+    path("v2/enqueue", pagerduty_api.enqueue, name="pagerduty_enqueue"),
+    path("v2/change/enqueue", changes.change_enqueue, name="pagerduty_change_enqueue"),
+    path(
+        "generic/2010-04-15/create_event.json",
+        pagerduty_api.create_event_v1,
+        name="pagerduty_create_event",
+    ),
+    # Opsgenie's Alert API paths.
+    path("v2/alerts", opsgenie_api.alerts, name="opsgenie_alerts"),
+    path("v2/alerts/<str:identifier>/close", opsgenie_api.close, name="opsgenie_close"),
+    path(
+        "v2/alerts/<str:identifier>/acknowledge",
+        opsgenie_api.acknowledge,
+        name="opsgenie_acknowledge",
+    ),
+    # Heartbeat pings (healthchecks.io's ping API); the uuid is the secret.
+    path("ping/<uuid:key>", pings.ping, name="ping"),
+    path("ping/<uuid:key>/", pings.ping),
+    path("ping/<uuid:key>/<str:signal>", pings.ping, name="ping_signal"),
     # The public status page: no login.
     path("status/", status_page.status_page, name="status_page"),
     path("status.json", status_page.status_json, name="status_json"),

@@ -114,7 +114,8 @@ def acknowledge(
     at: datetime | None = None,
     via: str = "",
 ) -> TimelineEvent:
-    """`via`: where a paged person answered (sms, voice, push, slack), for the timeline."""
+    """`via`: where a paged person answered (sms, voice, push, slack), or the integration
+    when a sender acknowledges (PagerDuty, Opsgenie), for the timeline."""
     at = at or timezone.now()
     responder = on_behalf_of or by
     with transaction.atomic():
@@ -132,9 +133,11 @@ def acknowledge(
         }
         if on_behalf_of is not None and on_behalf_of != by:
             data["on_behalf_of"] = on_behalf_of.get_username()
+        text = ""
         if via:
             data["via"] = via
-        event = record(current, Kind.ACKNOWLEDGED, by, data=data, at=at)
+            text = f"acknowledged through {via}"
+        event = record(current, Kind.ACKNOWLEDGED, by, text=text, data=data, at=at)
     incident.refresh_from_db()
     return event
 

@@ -240,6 +240,7 @@ class TimelineEvent(models.Model):
         ALERT_FIRING = "alert_firing", "Alert firing"
         ALERT_RESOLVED = "alert_resolved", "Alert resolved"
         ALERTS_RESOLVED = "alerts_resolved", "All alerts resolved"
+        CHANGE_EVENT = "change_event", "Change"
         SECURITY_SIGNAL = "security_signal", "Security signal"
         # Escalation: the policy frozen onto the incident, each level paged, each delivery.
         ESCALATION_POLICY_APPLIED = "escalation_policy_applied", "Escalation policy applied"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -70,13 +71,28 @@ class Integration(models.Model):
     def new_token(self) -> str:
         """Set a fresh token (the old one stops working) and return it: the only time the
         token itself is known."""
-        token = secrets.token_urlsafe(32)
+        if self.kind == "pagerduty":  # an integration key: 32 characters, as PagerDuty's
+            token = secrets.token_hex(16)
+        elif self.kind == "opsgenie":  # an API key, as Opsgenie's (a UUID)
+            token = str(uuid.uuid4())
+        else:
+            token = secrets.token_urlsafe(32)
         self.token_hash = token_digest(token)
         self.token_hint = token[:6]
         return token
 
     def hook_path(self, token: str) -> str:
+        """Where the sender posts. PagerDuty and Opsgenie senders post to the paths of those
+        services' APIs and carry the secret in the body (routing key) or a header (GenieKey)."""
+        if self.kind == "pagerduty":
+            return reverse("pagerduty_enqueue")
+        if self.kind == "opsgenie":
+            return reverse("opsgenie_alerts")
         return reverse("hook", args=[self.kind, token])
+
+    @property
+    def secret_outside_url(self) -> bool:
+        return self.kind in ("pagerduty", "opsgenie")
 
 
 class InboundEventManager(models.Manager):
@@ -252,3 +268,27 @@ class SignatureFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration}: {self.reason}"
+
+
+class ChangeEvent(models.Model):
+    """A change someone's tooling announced (a deploy, a config push, a migration): PagerDuty's
+    change events. Kept for its service's "Recent changes" panel and written on the timeline
+    of that service's open incidents ("check recent deployments" has an answer)."""
+
+    integration = models.ForeignKey(Integration, models.CASCADE, related_name="changes")
+    service = models.ForeignKey(
+        Service, models.SET_NULL, null=True, blank=True, related_name="changes"
+    )
+    at = models.DateTimeField(default=timezone.now, help_text="When the change happened")
+    received_at = models.DateTimeField(default=timezone.now)
+    summary = models.CharField(max_length=1024)
+    source = models.CharField(max_length=255, blank=True)
+    custom_details = models.JSONField(default=dict, blank=True)
+    links = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["service", "-at"], name="change_service_at")]
+
+    def __str__(self) -> str:
+        return self.summary[:80]

@@ -18,6 +18,7 @@ security signal that opens a P0 once there are many.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -139,6 +140,12 @@ def drain(
     return done
 
 
+# Senders whose events are actions taken in order (trigger, acknowledge, resolve; create,
+# close): collapsing a batch to each alert's newest state would drop a trigger that an
+# acknowledge followed. Processed one by one, in the order received.
+ORDERED_KINDS = {"pagerduty", "opsgenie"}
+
+
 @dataclass
 class Collapsed:
     """A group's alerts over a batch: each alert's newest state, and how often it came."""
@@ -165,6 +172,9 @@ def process_batch(rows: list[InboundEvent]) -> None:
     memo: dict = {}  # rules, services and scenarios, read once for the batch
     for row in rows:
         integration = integrations.setdefault(row.integration_id, row.integration)
+        if integration.kind in ORDERED_KINDS:
+            singles.append(row)
+            continue
         try:
             reading = formats.read(integration.kind, row.body.encode(), integration)
         except Refusal as exc:
@@ -362,6 +372,8 @@ def handle_group(
     (a collapsed batch; else one each); `firing`: whether any of them fired (else: whether
     any of these alerts fires)."""
     head = group[0]
+    if head.action == "acknowledge":
+        return acknowledge_group(integration, group)
     # In a collapsed batch an alert that fired and then resolved still joins the incident
     # its firing opened (no incident without its alerts).
     joins = bool(counts) and bool(firing)
@@ -421,6 +433,22 @@ def handle_group(
     for incident_id in touched:
         note_if_all_resolved(Incident.objects.get(pk=incident_id), integration)
     return Outcome(InboundEvent.State.PROCESSED, incident, created)
+
+
+def acknowledge_group(integration: Integration, group: list[AlertIn]) -> Outcome:
+    """The sender acknowledged: the open incident holding these alerts is acknowledged by the
+    console on the integration's behalf. Nothing is opened for an alert never triggered (as
+    PagerDuty ignores an acknowledge for an unknown dedup_key)."""
+    incident = holding_incident(integration, group) or (
+        Incident.objects.open().filter(dedup_key=group[0].group_key).first()
+    )
+    if incident is None:
+        return Outcome(InboundEvent.State.PROCESSED)
+    if incident.acknowledged_at is None:
+        # Acknowledged or resolved meanwhile: nothing left to do.
+        with contextlib.suppress(actions.ActionError):
+            actions.acknowledge(incident, by=actions.system_user(), via=integration.name)
+    return Outcome(InboundEvent.State.PROCESSED, incident)
 
 
 def holding_incident(integration: Integration, group: list[AlertIn]) -> Incident | None:
@@ -499,6 +527,9 @@ def create_alert(
     return alert
 
 
+KEPT_WHEN_ABSENT = {"name", "labels", "annotations", "source_url", "fingerprint", "details"}
+
+
 def update_alert(
     alert: Alert,
     alert_in: AlertIn,
@@ -510,6 +541,10 @@ def update_alert(
 ) -> None:
     was = alert.status
     for name, value in _fields(alert_in).items():
+        # An event that names the alert only by its key (PagerDuty's resolve, Opsgenie's
+        # close) keeps what the trigger said about it.
+        if name in KEPT_WHEN_ABSENT and not value:
+            continue
         setattr(alert, name, value)
     alert.last_seen = max(alert.last_seen, at)
     alert.deliveries += times

@@ -70,6 +70,8 @@ def get_integration_for_user(request: HttpRequest, pk: int, perm: str | None = N
 # -- integrations: reading -------------------------------------------------------------------
 def masked_hook_path(integration: Integration) -> str:
     """/hooks/<kind>/<first characters>…/: enough to tell URLs apart, useless to a sender."""
+    if integration.secret_outside_url:  # PagerDuty, Opsgenie: the API path and the key's start
+        return f"{integration.hook_path('')} · key {integration.token_hint}…"
     return reverse("hook", args=[integration.kind, integration.token_hint])[:-1] + "…/"
 
 
@@ -256,6 +258,9 @@ def token_page(
     context = {
         "integration": integration,
         "hook_url": hook_url,
+        # PagerDuty's routing key and Opsgenie's API key travel outside the URL.
+        "secret": token if integration.secret_outside_url else "",
+        "base_url": request.build_absolute_uri("/"),
         "rotated": rotated,
         "secret_missing": integration.kind == Integration.Kind.STRIPE
         and not os.environ.get(integration.signing_secret_env),
@@ -365,12 +370,21 @@ class AlertRow:
     other_annotations: list[tuple[str, str]] = field(default_factory=list)
     runbook_url: str = ""
     source_url: str = ""
+    # Dashboard, panel, silence, image… (Grafana's URLs, any `<name>_url` annotation).
+    links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def alert_row(alert: Alert) -> AlertRow:
     labels = alert.labels if isinstance(alert.labels, dict) else {}
     annotations = alert.annotations if isinstance(alert.annotations, dict) else {}
-    shown = ("summary", "description", "runbook_url")
+    links = [
+        (str(k).removesuffix("_url").replace("_", " ").capitalize(), web_url(v))
+        for k, v in sorted(annotations.items())
+        if str(k).endswith("_url") and k != "runbook_url" and web_url(v)
+    ]
+    shown = {"summary", "description", "runbook_url"} | {
+        k for k in annotations if str(k).endswith("_url") and web_url(annotations[k])
+    }
     return AlertRow(
         alert=alert,
         key_labels=[(name, str(labels[name])) for name in KEY_LABELS if labels.get(name)],
@@ -382,6 +396,7 @@ def alert_row(alert: Alert) -> AlertRow:
         ),
         runbook_url=web_url(annotations.get("runbook_url")),
         source_url=web_url(alert.source_url),
+        links=links,
     )
 
 

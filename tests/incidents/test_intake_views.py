@@ -299,7 +299,7 @@ VALID = {
     ("changes", "field", "message"),
     [
         ({"name": "   "}, "name", "This field is required"),
-        ({"kind": "pagerduty"}, "kind", "Select a valid choice"),
+        ({"kind": "nagios"}, "kind", "Select a valid choice"),
         ({"rate_limit_per_minute": "0"}, "rate_limit_per_minute", "greater than or equal to 1"),
         ({"rate_limit_per_minute": "lots"}, "rate_limit_per_minute", "Enter a whole number"),
         ({"kind": "stripe"}, "signing_secret_env", "name the environment variable"),

@@ -83,4 +83,4 @@ def test_p0_reaches_the_on_call_by_sms_and_a_signed_reply_acknowledges(live_serv
             # timeline saying by whom and how.
             page = client_for(olga).get(f"/incidents/{incident.pk}/").content.decode()
             assert f"olga · {SMS_NUMBER}" in page and "· delivered" in page
-            assert "acknowledged by sms reply" in page
+            assert "acknowledged through sms" in page

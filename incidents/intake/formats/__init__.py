@@ -33,7 +33,14 @@ from dataclasses import fields
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from incidents.intake.formats import alertmanager, generic, stripe
+from incidents.intake.formats import (
+    alertmanager,
+    generic,
+    grafana,
+    opsgenie,
+    pagerduty,
+    stripe,
+)
 from incidents.intake.formats.base import Alert, Reading, Refusal, Threshold, digest
 
 if TYPE_CHECKING:
@@ -44,6 +51,9 @@ __all__ = ["FORMATS", "Alert", "Reading", "Refusal", "Threshold", "authenticate"
 FORMATS: dict[str, ModuleType] = {
     "alertmanager": alertmanager,
     "generic": generic,
+    "grafana": grafana,
+    "opsgenie": opsgenie,
+    "pagerduty": pagerduty,
     "stripe": stripe,
 }
 

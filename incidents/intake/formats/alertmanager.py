@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 LABEL = "Prometheus Alertmanager"
 SHORT = "Alertmanager"  # the list's narrow column
 HELP = (
-    "Prometheus Alertmanager's webhook receiver (version 4). "
+    "Prometheus Alertmanager's webhook receiver (version 4, and 3). "
     "Alerts grouped by Alertmanager join one incident; resolved alerts are recorded."
 )
 
@@ -46,11 +46,17 @@ def read(body: bytes, integration: Integration) -> Reading:
     group_labels = string_map(document.get("groupLabels"), "groupLabels")
     common_annotations = string_map(document.get("commonAnnotations"), "commonAnnotations")
     group_key = document.get("groupKey")
+    # Version 3 (Alertmanager before 0.16) sends the group key as a number.
+    if isinstance(group_key, int) and not isinstance(group_key, bool):
+        group_key = str(group_key)
     if group_key is not None and not isinstance(group_key, str):
-        raise Refusal("groupKey must be a string.")
+        raise Refusal("groupKey must be a string (or, in version 3, a number).")
     status = document.get("status")
     if status not in (None, "firing", "resolved"):
         raise Refusal("status must be firing or resolved.")
+    truncated = document.get("truncatedAlerts") or 0
+    if isinstance(truncated, bool) or not isinstance(truncated, int) or truncated < 0:
+        raise Refusal("truncatedAlerts must be a whole number ≥ 0.")
     for index, raw in enumerate(alerts_in):
         if not isinstance(raw, dict):
             raise Refusal(f"alerts[{index}] must be an object.")
@@ -71,9 +77,12 @@ def read(body: bytes, integration: Integration) -> Reading:
     }
     alerts = []
     for index, raw in enumerate(alerts_in):
-        alert_status = raw.get("status")
+        # Older senders leave the alert's status out: it is the group's.
+        alert_status = raw.get("status") or status
         if alert_status not in ("firing", "resolved"):
-            raise Refusal(f"alerts[{index}].status must be firing or resolved.")
+            raise Refusal(
+                f"alerts[{index}].status must be firing or resolved (or the group's status given)."
+            )
         labels = {**string_map(raw.get("labels"), f"alerts[{index}].labels"), **common_labels}
         annotations = {
             **string_map(raw.get("annotations"), f"alerts[{index}].annotations"),
@@ -98,4 +107,12 @@ def read(body: bytes, integration: Integration) -> Reading:
                 service=labels.get("service", ""),
             )
         )
+    if truncated:
+        # max_alerts cut the list: say so where responders look, once per delivery.
+        more = f"{truncated} more alert{'s' if truncated != 1 else ''} not sent by Alertmanager"
+        head = alerts[0]
+        head.note = f"{head.name} firing" + (f": {summary}" if summary else "") + f" ({more})"
+        for alert in alerts:
+            alert.data["truncated_alerts"] = truncated
+            alert.summary = f"{alert.summary} ({more})".strip() if alert.summary else more
     return Reading(alerts)

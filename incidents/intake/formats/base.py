@@ -85,6 +85,12 @@ class Alert:
     note: str = ""  # the timeline text when it fires ("" → "<name> firing: <summary>")
     data: dict = field(default_factory=dict)  # more for its timeline event
     details: dict[str, str] = field(default_factory=dict)  # full text of fields cut to fit
+    # More fields routing rules match on, by their sender's names (PagerDuty's
+    # `payload.component`, Opsgenie's `tags`/`priority`): merged into `context()`.
+    fields: dict = field(default_factory=dict)
+    # "acknowledge": the sender acknowledged the incident holding this alert (PagerDuty,
+    # Opsgenie); it opens nothing and changes no alert.
+    action: str = ""
 
     @property
     def key(self) -> str:
@@ -104,6 +110,7 @@ class Alert:
             "severity": self.severity,
             "service": self.service,
             "receiver": self.receiver,
+            **self.fields,
         }
 
 

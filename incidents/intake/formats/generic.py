@@ -24,6 +24,15 @@ HELP = (
     "(and optionally severity, service, dedup_key, details, url)."
 )
 MAX_TITLE = 300
+DATADOG_TRANSITIONS = {
+    "triggered": "firing",
+    "re-triggered": "firing",
+    "warn": "firing",
+    "re-warn": "firing",
+    "no data": "firing",
+    "re-no data": "firing",
+    "recovered": "resolved",
+}
 
 
 def read(body: bytes, integration: Integration) -> Reading:
@@ -39,6 +48,9 @@ def read(body: bytes, integration: Integration) -> Reading:
     if raw_severity not in (None, "") and not severity:
         raise Refusal("severity must be P0–P3 or critical, high, medium, low.")
     status = document.get("status", "firing")
+    # Datadog's webhook template variable $ALERT_TRANSITION, taken as it comes.
+    if isinstance(status, str) and status.lower() in DATADOG_TRANSITIONS:
+        status = DATADOG_TRANSITIONS[status.lower()]
     if status not in ("firing", "resolved"):
         raise Refusal("status must be firing or resolved.")
     service = document.get("service") or ""

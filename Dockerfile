@@ -35,5 +35,5 @@ USER console
 EXPOSE 8000
 # The control socket would live in $HOME, which is /app and read-only for this user.
 CMD ["gunicorn", "console.wsgi:application", "--bind", "0.0.0.0:8000", \
-     "--worker-class", "gthread", "--workers", "2", "--threads", "4", \
+     "--worker-class", "console.gunicorn_worker.ReadyThreadWorker", "--workers", "2", "--threads", "4", \
      "--access-logfile", "-", "--no-control-socket"]

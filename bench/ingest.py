@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,14 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+# Before the storm: wrk's thousands of stored-only deliveries out of the way (processed: the
+# storm's drain is measured on its own deliveries).
+DRAIN_ALL = """
+from incidents.intake.models import InboundEvent
+from incidents.models import Incident
+InboundEvent.objects.filter(state="pending").update(state="dropped")
+"""
+
 SETUP = """
 from incidents.intake.models import Integration, InboundEvent
 from incidents.models import Incident
@@ -110,6 +119,93 @@ def gunicorn(env: dict[str, str], port: int, workers: int = 2, threads: int = 4)
         cwd=ROOT,
         env=env,
     )
+
+
+def worker(env: dict[str, str], concurrency: int = 2):
+    """A Celery worker as deployed (docker-compose.yml: prefork, concurrency 2)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "console", "worker", "--concurrency",
+         str(concurrency), "--without-mingle", "--without-gossip", "-l", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def storm_payload(group: int, n: int) -> str:
+    """Delivery n of group `group`: its two alerts, the second resolving every 7th time."""
+    body = json.loads(json.dumps(ALERTMANAGER))
+    body["groupKey"] = f'{{}}:{{alertname="Storm{group}"}}'
+    body["commonLabels"]["alertname"] = f"Storm{group}"
+    for index, alert in enumerate(body["alerts"]):
+        alert["labels"]["alertname"] = f"Storm{group}"
+        alert["fingerprint"] = f"storm{group:03d}{index}"
+    if n % 7 == 6:
+        body["alerts"][1]["status"] = "resolved"
+    return json.dumps(body)
+
+
+def warm_up(base: str, token: str) -> None:
+    """One delivery, processed: the worker is consuming (its start takes seconds)."""
+    hook = f"{base}/hooks/alertmanager/{token}/"
+    httpx.post(hook, content=storm_payload(999, 0), headers={"Content-Type": "application/json"})
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if not httpx.get(f"{base}/bench/progress/").json()["states"].get("pending"):
+            return
+        time.sleep(0.2)
+    raise SystemExit("the worker processed nothing within 180 s")
+
+
+def storm(base: str, token: str, total: int, groups: int, clients: int) -> dict:
+    """`total` deliveries over `groups` groups from `clients` concurrent clients, then the
+    wait until every one is processed: the drain's figures."""
+    import threading
+
+    hook = f"{base}/hooks/alertmanager/{token}/"
+    bodies = [storm_payload(i % groups, i // groups) for i in range(total)]
+    statuses: list[int] = []
+    last_accept = [0.0]
+    lock = threading.Lock()
+
+    def send(part: list[str]) -> None:
+        with httpx.Client(timeout=30) as client:
+            for body in part:
+                answer = client.post(
+                    hook, content=body, headers={"Content-Type": "application/json"}
+                )
+                with lock:
+                    statuses.append(answer.status_code)
+                    last_accept[0] = time.monotonic()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=send, args=(bodies[i::clients],)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = last_accept[0] - started
+    with httpx.Client(timeout=10) as client:
+        backlog = client.get(f"{base}/bench/progress/").json()["states"].get("pending", 0)
+    deadline = time.monotonic() + 300
+    with httpx.Client(timeout=10) as client:
+        while time.monotonic() < deadline:
+            progress = client.get(f"{base}/bench/progress/").json()
+            if not progress["states"].get("pending"):
+                break
+            time.sleep(0.05)
+    drained = time.monotonic() - last_accept[0]
+    return {
+        "accepted": statuses.count(202),
+        "other": len(statuses) - statuses.count(202),
+        "send_s": sent,
+        "request_rate": total / sent,
+        "drain_after_last_s": drained,
+        "drain_rate": total / (sent + drained),
+        "progress": progress,
+        "backlog": backlog,
+    }
 
 
 def wrk(url: str, body: str, seconds: int, connections: int) -> dict:
@@ -158,11 +254,19 @@ def main() -> None:
     parser.add_argument("--reset", action="store_true", help="empty the deliveries first")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--storm", type=int, default=2000, help="deliveries in the storm (0: none)")
+    parser.add_argument("--storm-groups", type=int, default=20)
+    parser.add_argument("--redis-down", action="store_true",
+                        help="point broker and cache at a port nobody listens on")  # fmt: skip
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     var_dir = tempfile.mkdtemp(prefix="console-ingest-")
     env = environment(var_dir)
+    if args.redis_down:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            env["REDIS_URL"] = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
     manage(env, "migrate", "--noinput", "-v0")
     token = manage(env, "shell", "-c", SETUP.format(reset=args.reset)).split()[-1]
     port = 18000 + os.getpid() % 1000
@@ -182,7 +286,20 @@ def main() -> None:
             raise SystemExit(f"the hook answered {check.status_code}: {check.text[:300]}")
         noop = wrk(f"{base}/bench/noop/", body, args.seconds, args.connections)
         store = wrk(f"{base}/bench/store/", body, args.seconds, args.connections)
+        # The store-only rows out of the way: with the broker down the hook processes what
+        # is pending, and they are not the intake's.
+        manage(env, "shell", "-c", DRAIN_ALL)
         intake = wrk(hook, body, args.seconds, args.connections)
+        drain = None
+        if args.storm and not args.redis_down:
+            manage(env, "shell", "-c", DRAIN_ALL)  # what wrk left, before the storm
+            consumer = worker(env)
+            try:
+                warm_up(base, token)  # the worker is up and has drained once
+                drain = storm(base, token, args.storm, args.storm_groups, args.connections)
+            finally:
+                consumer.terminate()
+                consumer.wait(timeout=30)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -208,6 +325,18 @@ def main() -> None:
             f"| {row['errors']} | {row['rate'] / noop['rate']:.0%} |"
         )
     print(f"\nIntake runs at {intake['rate'] / noop['rate']:.0%} of the no-op view's rate.")
+    if drain:
+        print(
+            f"\nStorm: {args.storm} deliveries over {args.storm_groups} groups from "
+            f"{args.connections} clients, one worker (concurrency 2): "
+            f"{drain['accepted']} accepted ({drain['other']} other) in {drain['send_s']:.1f} s "
+            f"({drain['request_rate']:.0f} req/s); all processed "
+            f"{drain['drain_after_last_s']:.2f} s after the last 202 "
+            f"({drain['drain_rate']:.0f} deliveries/s end to end; {drain['backlog']} pending "
+            "at the last 202); "
+            f"states {drain['progress']['states']}, incidents {drain['progress']['incidents']}, "
+            f"open without alerts {drain['progress']['empty_open']}."
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,30 @@ def store(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"id": event.pk, "status": "stored"}, status=202)
 
 
+def progress(request: HttpRequest) -> JsonResponse:
+    """The storm's progress: deliveries by state, incidents (and those open without alerts)."""
+    from django.db.models import Count
+
+    from incidents.models import Incident
+
+    states = dict(InboundEvent.objects.order_by().values_list("state").annotate(n=Count("pk")))
+    # This run's incidents: --reset deletes the integration (and its alerts), not incidents.
+    prefix = f"alertmanager:{bench_integration().pk}:"
+    ours = Incident.objects.filter(dedup_key__startswith=prefix)
+    return JsonResponse(
+        {
+            "states": states,
+            "incidents": ours.count(),
+            "empty_open": Incident.objects.open()
+            .filter(dedup_key__startswith=prefix, alerts__isnull=True)
+            .count(),
+        }
+    )
+
+
 urlpatterns = [
     path("bench/noop/", noop),
+    path("bench/progress/", progress),
     path("bench/store/", store),
     path("", include("console.urls")),
 ]

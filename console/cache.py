@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -16,23 +17,38 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+# After a failure, calls to that Redis in this process (every thread) are misses at once for
+# this long, so an outage costs one timeout per pause instead of one per call.
+DOWN_SECONDS = 5.0
+_down_until: dict[tuple, float] = {}
+
+
+def redis_down(cache: RedisCache) -> bool:
+    """Whether this cache's Redis failed within the last DOWN_SECONDS in this process."""
+    return _down_until.get(tuple(cache._servers), 0.0) > time.monotonic()
 
 
 def _tolerant(default_arg: str | None = None, fallback=None):
     def decorate(method):
+        def miss(self, args, kwargs):
+            self.unavailable = True
+            if default_arg is not None:
+                if default_arg in kwargs:
+                    return kwargs[default_arg]
+                # get(key, default) passes default positionally as the second argument.
+                return args[1] if len(args) > 1 else None
+            return fallback() if callable(fallback) else fallback
+
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
+            if redis_down(self):
+                return miss(self, args, kwargs)
             try:
                 result = method(self, *args, **kwargs)
             except UNAVAILABLE as exc:
                 log.warning("cache unavailable during %s: %s", method.__name__, exc)
-                self.unavailable = True
-                if default_arg is not None:
-                    if default_arg in kwargs:
-                        return kwargs[default_arg]
-                    # get(key, default) passes default positionally as the second argument.
-                    return args[1] if len(args) > 1 else None
-                return fallback() if callable(fallback) else fallback
+                _down_until[tuple(self._servers)] = time.monotonic() + DOWN_SECONDS
+                return miss(self, args, kwargs)
             self.unavailable = False
             return result
 

@@ -8,6 +8,7 @@ start-up (see console/env.py).
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -55,6 +56,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    # django-ninja: the REST API; listed so its docs page uses the bundled Swagger UI.
+    "ninja",
     "console",
     "incidents",
     "runbooks",
@@ -138,7 +141,10 @@ else:
     (BROKER_DIR / "queue").mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
     (BROKER_DIR / "control").mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    # Kombu's filesystem transport with atomic publish and claim (console/broker.py, its
+    # scheme registered by console/celery.py): the stock `filesystem://` lets a worker read a
+    # message file before it is written, and die on it.
+    CELERY_BROKER_URL = "consolefs://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -188,6 +194,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.reviews.tasks.sweep_stalled_exports",
         "schedule": 60.0,
         "options": {"expires": 60.0},
+    },
+    # Outgoing event webhooks whose kick or retry was lost (incidents.webhooks).
+    "sweep-webhooks": {
+        "task": "incidents.webhooks.tasks.sweep_webhooks",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
     },
     # Webhook deliveries a kick missed (stored just after a drain ended, or broker hiccups).
     "sweep-inbound": {
@@ -291,6 +303,8 @@ PROBE_HTTP_BATCHES = env_int("PROBE_HTTP_BATCHES", 2, minimum=1)
 STATUS_PAGE_NAME = env_str("STATUS_PAGE_NAME", "Service status")
 STATUS_PAGE_ID = env_str("STATUS_PAGE_ID", "console")
 INCIDENT_LIST_PAGE_SIZE = env_int("INCIDENT_LIST_PAGE_SIZE", 50, minimum=10)
+# The worker's and beat's own heartbeats (console.heartbeats); 0 turns them off.
+CONSOLE_HEARTBEAT_SECONDS = env_int("CONSOLE_HEARTBEAT_SECONDS", 10, minimum=0)
 
 # Escalation ---------------------------------------------------------------------------------
 # Links in pages point here. Empty Slack/webhook settings turn that channel off: its
@@ -305,6 +319,29 @@ ESCALATION_WEBHOOK_SECRET = env_str("ESCALATION_WEBHOOK_SECRET")
 ESCALATION_DELIVERY_ATTEMPTS = env_int("ESCALATION_DELIVERY_ATTEMPTS", 4, minimum=1)
 ESCALATION_RETRY_BACKOFF_SECONDS = env_int("ESCALATION_RETRY_BACKOFF_SECONDS", 10, minimum=0)
 ESCALATION_HTTP_TIMEOUT = env_int("ESCALATION_HTTP_TIMEOUT", 10, minimum=1)
+
+# Paging (issue 15): SMS and voice over Twilio's REST protocol, ntfy push, Slack buttons.
+# TWILIO_API_BASE may point at another provider speaking the same protocol (or a stand-in).
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER")
+TWILIO_API_BASE = env_url("TWILIO_API_BASE") or "https://api.twilio.com"
+if TWILIO_FROM_NUMBER and not re.fullmatch(r"\+[1-9]\d{6,14}", TWILIO_FROM_NUMBER):
+    raise ImproperlyConfigured("TWILIO_FROM_NUMBER must be an E.164 number such as +14155550100")
+NTFY_BASE_URL = env_url("NTFY_BASE_URL")
+NTFY_TOKEN = env_str("NTFY_TOKEN")
+SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")
+SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")
+SLACK_API_BASE = env_url("SLACK_API_BASE") or "https://slack.com/api"
+# How long a signed callback link (voice TwiML, ntfy's Acknowledge action) stays valid.
+PAGING_LINK_MAX_AGE = env_int("PAGING_LINK_MAX_AGE", 24 * 3600, minimum=60)
+# REST API (/api/v1/) ------------------------------------------------------------------------
+# Requests a minute per token; past it the answer is 429 with Retry-After.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+# Outgoing event webhooks: tries per delivery, the first retry's delay (doubling), timeout.
+WEBHOOK_DELIVERY_ATTEMPTS = env_int("WEBHOOK_DELIVERY_ATTEMPTS", 6, minimum=1)
+WEBHOOK_RETRY_BACKOFF_SECONDS = env_int("WEBHOOK_RETRY_BACKOFF_SECONDS", 30, minimum=0)
+WEBHOOK_HTTP_TIMEOUT = env_int("WEBHOOK_HTTP_TIMEOUT", 10, minimum=1)
 
 LOGGING = {
     "version": 1,

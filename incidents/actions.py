@@ -118,7 +118,10 @@ def acknowledge(
     by: AbstractBaseUser,
     on_behalf_of: AbstractBaseUser | None = None,
     at: datetime | None = None,
+    via: str = "",
 ) -> TimelineEvent:
+    """`via`: where a paged person answered (sms, voice, push, slack), or the integration
+    when a sender acknowledges (PagerDuty, Opsgenie), for the timeline."""
     at = at or timezone.now()
     responder = on_behalf_of or by
     with transaction.atomic():
@@ -136,7 +139,11 @@ def acknowledge(
         }
         if on_behalf_of is not None and on_behalf_of != by:
             data["on_behalf_of"] = on_behalf_of.get_username()
-        event = record(current, Kind.ACKNOWLEDGED, by, data=data, at=at)
+        text = ""
+        if via:
+            data["via"] = via
+            text = f"acknowledged through {via}"
+        event = record(current, Kind.ACKNOWLEDGED, by, text=text, data=data, at=at)
     incident.refresh_from_db()
     return event
 

@@ -21,6 +21,10 @@ class IncidentsConfig(AppConfig):
         from incidents.reviews import receivers as review_receivers  # noqa: F401
         from incidents.reviews import tasks as review_tasks  # noqa: F401
 
+        # Outgoing event webhooks: the outbox receivers and the sending tasks.
+        from incidents.webhooks import outbox  # noqa: F401
+        from incidents.webhooks import tasks as webhook_tasks  # noqa: F401
+
         # A flushed database (transactional tests) loses the data migration's default
         # policies; put them back, as the groups are. A no-op while any policy exists.
         post_migrate.connect(default_policies, dispatch_uid="incidents.default_policies")

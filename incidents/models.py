@@ -240,6 +240,7 @@ class TimelineEvent(models.Model):
         ALERT_FIRING = "alert_firing", "Alert firing"
         ALERT_RESOLVED = "alert_resolved", "Alert resolved"
         ALERTS_RESOLVED = "alerts_resolved", "All alerts resolved"
+        CHANGE_EVENT = "change_event", "Change"
         SECURITY_SIGNAL = "security_signal", "Security signal"
         # Escalation: the policy frozen onto the incident, each level paged, each delivery.
         ESCALATION_POLICY_APPLIED = "escalation_policy_applied", "Escalation policy applied"
@@ -247,6 +248,10 @@ class TimelineEvent(models.Model):
         ESCALATION_STOPPED = "escalation_stopped", "Escalation stopped"
         NOTIFICATION_SENT = "notification_sent", "Notification delivered"
         NOTIFICATION_FAILED = "notification_failed", "Notification failed"
+        # The provider's report on a sent page (delivered, undelivered, no answer), and a
+        # paged person's answer from where the page reached them (SMS, voice, push, Slack).
+        NOTIFICATION_STATUS = "notification_status", "Delivery status"
+        PAGE_REPLY = "page_reply", "Reply to a page"
         # Stakeholder updates published to the status page, and a missed cadence.
         UPDATE_PUBLISHED = "update_published", "Status update published"
         UPDATE_OVERDUE = "update_overdue", "Status update overdue"
@@ -305,7 +310,10 @@ class PinnedNote(models.Model):
 
 
 # Escalation's models (policies, rotations, pages, deliveries) live in incidents/escalation/,
-# alert intake's in incidents/intake/; they belong to this app.
+# alert intake's in incidents/intake/, the REST API's tokens and Idempotency-Key records in
+# incidents/api/, outgoing webhooks' (at the end) in incidents/webhooks/; they belong to this app.
+from incidents.api.models import ApiToken, IdempotencyKey  # noqa: E402,F401
+from incidents.escalation.contacts import ContactMethod, NotificationRule  # noqa: E402,F401
 from incidents.escalation.models import (  # noqa: E402,F401
     EscalationLevel,
     EscalationPage,
@@ -341,3 +349,4 @@ from incidents.statuspage.models import (  # noqa: E402,F401
     StatusUpdate,
     UpdateCadence,
 )
+from incidents.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402,F401

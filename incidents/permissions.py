@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
-from incidents.models import Incident
+from incidents.models import Incident, Status
 
 RESPONDER, LEAD, MANAGER = "Responder", "Lead", "Manager"
 
@@ -62,6 +62,10 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "incidents.add_oncallrotation",
         "incidents.change_oncallrotation",
         "incidents.escalate_incident",
+        # Outgoing event webhooks: subscribe URLs, see their deliveries.
+        "incidents.view_webhookendpoint",
+        "incidents.add_webhookendpoint",
+        "incidents.change_webhookendpoint",
     ],
     MANAGER: [
         "incidents.view_metrics",
@@ -106,3 +110,17 @@ def get_incident_for_user(request: HttpRequest, pk: int, perm: str | None = None
 def require_perm(request: HttpRequest, perm: str) -> None:
     if not request.user.has_perm(perm):
         raise PermissionDenied(f"Your role does not allow this ({perm.split('.')[-1]}).")
+
+
+def require_status_change(request: HttpRequest, incident: Incident, to: str) -> None:
+    """Moving along the status line needs declare_incident; resolving or reopening needs
+    resolve_incident too. The pages and the API ask this one function."""
+    require_perm(request, "incidents.declare_incident")
+    if Status.RESOLVED in (to, incident.status):
+        require_perm(request, "incidents.resolve_incident")
+
+
+def require_acknowledge_as(request: HttpRequest, on_behalf_of) -> None:
+    """Acknowledging for somebody else needs acknowledge_for_others."""
+    if on_behalf_of is not None and on_behalf_of != request.user:
+        require_perm(request, "incidents.acknowledge_for_others")

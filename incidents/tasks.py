@@ -49,40 +49,12 @@ def process_pending(integration_id: int | None = None, older_than_seconds: float
     """
     from django.core.cache import cache
 
-    from incidents.intake.process import kick_key
+    from incidents.intake.process import drain, kick_key, refresh_health
 
     done = drain(integration_id, older_than_seconds)
     if integration_id is not None:
         cache.delete(kick_key(integration_id))
         done += drain(integration_id, 0)
+    else:  # beat's sweep: the console-health banner's counts
+        refresh_health()
     return done
-
-
-def drain(integration_id: int | None, older_than_seconds: float) -> int:
-    from incidents.intake.models import InboundEvent
-    from incidents.intake.process import process_event
-
-    done = 0
-    while True:
-        pending = InboundEvent.objects.filter(state=InboundEvent.State.PENDING)
-        if integration_id is not None:
-            pending = pending.filter(integration_id=integration_id)
-        if older_than_seconds:
-            cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-            pending = pending.filter(received_at__lte=cutoff)
-        batch = list(pending.order_by("id").values_list("pk", flat=True)[:200])
-        if not batch:
-            return done
-        for event_id in batch:
-            try:
-                process_event(event_id)
-            except Exception as exc:  # noqa: BLE001 - one bad delivery must not block the rest
-                log.exception("delivery %s failed", event_id)
-                InboundEvent.objects.filter(
-                    pk=event_id, state=InboundEvent.State.PENDING
-                ).update(
-                    state=InboundEvent.State.FAILED,
-                    error=f"{type(exc).__name__}: {exc}"[:2000],
-                    processed_at=timezone.now(),
-                )
-        done += len(batch)

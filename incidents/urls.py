@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
+from incidents.api import views as api_tokens
 from incidents.escalation import views as escalation
+from incidents.escalation import views_contacts as contacts
 from incidents.reviews import views as reviews
 from incidents.reviews import views_export as review_exports
 from incidents.reviews import views_metrics
 from incidents.statuspage import views as status_updates
 from incidents.statuspage import views_components as components
 from incidents.views import changes, integrations, live, pages, rules
+from incidents.webhooks import views as webhooks
 from runbooks import views_checklists as checklists
 
 app_name = "incidents"
@@ -28,6 +31,24 @@ urlpatterns = [
         "integrations/<int:pk>/enabled/",
         integrations.integration_enabled,
         name="integration_enabled",
+    ),
+    path("integrations/webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("integrations/webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook_detail"),
+    path(
+        "integrations/webhooks/<int:pk>/enabled/",
+        webhooks.webhook_enabled,
+        name="webhook_enabled",
+    ),
+    path("integrations/webhooks/<int:pk>/rotate/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path(
+        "integrations/webhooks/<int:pk>/deliveries/<int:delivery_id>/redeliver/",
+        webhooks.webhook_redeliver,
+        name="webhook_redeliver",
+    ),
+    path(
+        "integrations/deliveries/again/",
+        integrations.deliveries_again,
+        name="deliveries_again",
     ),
     path("integrations/rules/", rules.rule_list, name="rules"),
     path("integrations/rules/new/", rules.rule_new, name="rule_new"),
@@ -52,6 +73,15 @@ urlpatterns = [
         name="override_delete",
     ),
     path("profile/", escalation.profile, name="profile"),
+    # The profile's paging section: contact methods, notification rules, test page.
+    path("profile/contacts/", contacts.method_add, name="contact_add"),
+    path("profile/contacts/<int:pk>/code/", contacts.method_send_code, name="contact_code"),
+    path("profile/contacts/<int:pk>/verify/", contacts.method_verify, name="contact_verify"),
+    path("profile/contacts/<int:pk>/delete/", contacts.method_delete, name="contact_delete"),
+    path("profile/rules/<str:urgency>/", contacts.rules_save, name="rules_save"),
+    path("profile/test-page/", contacts.test_page, name="test_page"),
+    path("profile/api-tokens/", api_tokens.token_create, name="api_token_create"),
+    path("profile/api-tokens/<int:pk>/revoke/", api_tokens.token_revoke, name="api_token_revoke"),
     path("<int:pk>/escalate/", escalation.escalate_now, name="escalate_now"),
     path("<int:pk>/timeline/", live.timeline, name="timeline"),
     path("<int:pk>/status-updates/", status_updates.publish, name="publish_update"),
@@ -84,6 +114,11 @@ urlpatterns = [
     path("<int:pk>/roles/", changes.assign_role, name="assign_role"),
     path("<int:pk>/take-command/", changes.take_command, name="take_command"),
     path("<int:pk>/checklists/", checklists.attach, name="checklist_attach"),
+    path(
+        "<int:pk>/checklists/sections/",
+        checklists.section_search,
+        name="checklist_section_search",
+    ),
     path(
         "<int:pk>/checklists/steps/<int:step_id>/done/",
         checklists.complete_step,

@@ -18,6 +18,11 @@ RUNTIME_FIELDS = [
     "next_run_at",
     "open_incident",
     "results_link",
+    # Heartbeats: the ping URL's key (made on save) and what the pings said.
+    "ping_key",
+    "last_ping_at",
+    "last_start_at",
+    "last_run_seconds",
 ]
 
 

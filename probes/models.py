@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
@@ -25,6 +26,7 @@ class Probe(models.Model):
         REDIS = "redis", "Redis"
         STRIPE = "stripe", "Stripe"
         CELERY = "celery", "Celery"
+        HEARTBEAT = "heartbeat", "Heartbeat"
 
     class State(models.TextChoices):
         UNKNOWN = "unknown", "Unknown"
@@ -75,6 +77,14 @@ class Probe(models.Model):
         "incidents.Incident", models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
+    # Heartbeats only: the secret of the ping URL /ping/<ping_key> and what the pings said.
+    ping_key = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    last_ping_at = models.DateTimeField(null=True, blank=True)
+    last_start_at = models.DateTimeField(null=True, blank=True)
+    last_run_seconds = models.FloatField(
+        null=True, blank=True, help_text="Duration of the last run, /start to success"
+    )
+
     class Meta:
         ordering = ["name"]
         indexes = [models.Index(fields=["enabled", "next_run_at"], name="probe_due")]
@@ -110,6 +120,9 @@ class Probe(models.Model):
     def clean(self) -> None:
         from probes.checkers import CHECKERS
 
+        if self.kind == self.Kind.HEARTBEAT and self.ping_key is None:
+            self.ping_key = uuid.uuid4()
+
         if self.timeout and self.interval and self.timeout >= self.interval:
             raise ValidationError({"timeout": "The timeout must be shorter than the interval."})
         checker = CHECKERS.get(self.kind)
@@ -126,12 +139,32 @@ class Probe(models.Model):
     def failing(self) -> bool:
         return self.state in (self.State.CRITICAL, self.State.ERROR)
 
+    @property
+    def is_heartbeat(self) -> bool:
+        return self.kind == self.Kind.HEARTBEAT
+
+    @property
+    def expectation(self) -> str:
+        """ "every 1 h + 5 min grace", "on '0 3 * * *' (Europe/Paris) + 1 h grace"."""
+        from probes.checkers.heartbeat import describe
+
+        return describe(self.config) if self.is_heartbeat else ""
+
+    @property
+    def last_run_duration(self) -> timedelta | None:
+        return None if self.last_run_seconds is None else timedelta(seconds=self.last_run_seconds)
+
+    @property
+    def ping_path(self) -> str:
+        return f"/ping/{self.ping_key}" if self.ping_key else ""
+
 
 class ProbeResult(models.Model):
     class Source(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Run now"
         INLINE = "inline", "Run in the request (broker unavailable)"
+        PING = "ping", "Ping"
 
     probe = models.ForeignKey(Probe, models.CASCADE, related_name="results")
     checked_at = models.DateTimeField(default=timezone.now)

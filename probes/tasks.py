@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from console.queue import enqueue
-from probes import engine
+from probes import engine, pings
 from probes.models import Probe, ProbeResult
 
 
@@ -20,8 +20,10 @@ def dispatch() -> int:
     batches = max(1, settings.PROBE_HTTP_BATCHES)
     for index in range(min(batches, len(http))):
         enqueue(run_http_batch, http[index::batches])
+    # Heartbeats run nothing: judging their pings is a row read, done here in the sweep.
+    pings.sweep([p for p in probes if p.kind == Probe.Kind.HEARTBEAT])
     for probe in probes:
-        if probe.kind != Probe.Kind.HTTP:
+        if probe.kind not in (Probe.Kind.HTTP, Probe.Kind.HEARTBEAT):
             enqueue(run_probe, probe.pk)
     return len(probes)
 

@@ -316,6 +316,7 @@ def detail_context(request: HttpRequest, probe: Probe) -> dict:
         "scheduler": scheduler_status(),
         "now": now,
         "can_run": request.user.has_perm("probes.run_probe"),
+        "ping_url": request.build_absolute_uri(probe.ping_path) if probe.is_heartbeat else "",
     }
 
 

@@ -26,10 +26,10 @@ from incidents.actions import ActionError, record
 from incidents.models import Incident, Status, TimelineEvent
 from probes.models import CheckRequest, ProbeResult, StepCheck
 from probes.recognise import recognise_step
-from runbooks.models import ChecklistRun, Scenario, StepRun
+from runbooks.models import ChecklistRun, RunbookSection, Scenario, StepRun
 from runbooks.render import code_block, inline
 from runbooks.steps import checklist_steps
-from runbooks.suggest import Candidate, Suggestion, load_candidates, rank
+from runbooks.suggest import Candidate, Suggestion, load_candidates, rank, runbook_labels
 
 Kind = TimelineEvent.Kind
 State = StepRun.State
@@ -140,6 +140,48 @@ def attach_scenario(
             at=at,
         )
     return run
+
+
+def attach_section(
+    incident: Incident,
+    section: RunbookSection,
+    *,
+    by: AbstractBaseUser,
+    at: datetime | None = None,
+) -> ChecklistRun:
+    """Follow any section of a runbook version, a unit or not: its checklist is
+    `checklist_steps` of that section's node, pinned to the version like a scenario's.
+
+    A section the version offers as a unit is attached as that unit. Any other gets a
+    `section` Scenario row (made once per version and section, under the section row's lock)
+    that carries the run; it is never offered as a unit itself."""
+    with transaction.atomic():
+        section = (
+            RunbookSection.objects.select_for_update()
+            .select_related("version__runbook")
+            .get(pk=section.pk)
+        )
+        version = section.version
+        same_place = [
+            row
+            for row in version.scenarios.filter(anchor=section.anchor, retired_at__isnull=True)
+            if list(row.path) == list(section.path)
+        ]
+        unit = next((row for row in same_place if row.kind != Scenario.Kind.SECTION), None)
+        scenario = unit or next(iter(same_place), None)
+        if scenario is None:
+            scenario = Scenario.objects.create(
+                version=version,
+                kind=Scenario.Kind.SECTION,
+                title=section.title,
+                anchor=section.anchor,
+                severity=section.severity,
+                position=section.position,
+                path=section.path,
+                search_text=section.search_text,
+            )
+        scenario.version = version
+        return attach_scenario(incident, scenario, by=by, at=at)
 
 
 def complete_step(
@@ -315,7 +357,8 @@ class RunView:
 class ChecklistPanel:
     runs: list[RunView]
     suggestions: list[Suggestion]
-    # For "attach another": every current scenario, grouped by runbook (title, candidates).
+    # For "attach another": every current scenario, grouped by runbook (label, candidates);
+    # the label names the file too when two runbooks share a title.
     library: list[tuple[str, list[Candidate]]]
     attached_ids: set[int] = field(default_factory=set)
 
@@ -424,8 +467,13 @@ def checklist_panel(incident: Incident, *, services: list[str]) -> ChecklistPane
             services=services,
             exclude=attached_ids,
         )
+        labels = runbook_labels(
+            (c.runbook_id, c.runbook_title, c.runbook_filename) for c in candidates
+        )
+        groups: dict[int, list[Candidate]] = {}
         for candidate in candidates:
-            if not library or library[-1][0] != candidate.runbook_title:
-                library.append((candidate.runbook_title, []))
-            library[-1][1].append(candidate)
+            if candidate.runbook_id not in groups:
+                groups[candidate.runbook_id] = []
+                library.append((labels[candidate.runbook_id], groups[candidate.runbook_id]))
+            groups[candidate.runbook_id].append(candidate)
     return ChecklistPanel(run_views, suggestions, library, attached_ids)

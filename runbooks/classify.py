@@ -1,5 +1,6 @@
-"""What the sections of a parsed runbook are: section types, scenarios, procedures, severities,
-comms templates, and the objects an import proposes (escalation policies, comms templates,
+"""What the sections of a parsed runbook are: section types, then units (runbooks/units.py),
+severities (runbooks/severity.py) and checklists (runbooks/steps.py), comms templates, and the
+objects an import proposes (escalation policies, comms templates,
 probes, the post-incident review checklist).
 
 These rules read headings and the tree's structure; they never look at raw Markdown.
@@ -8,10 +9,12 @@ These rules read headings and the tree's structure; they never look at raw Markd
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterator
 
-from runbooks.parser import Node, walk_steps
+from runbooks.parser import Node, condition_of, is_condition, walk_steps
+from runbooks.severity import assign_severities, stated
+from runbooks.steps import build_checklist
+from runbooks.units import find_units
 
 # Heading words → section type; the keyword that appears first in the title wins, so
 # "Investigation and Resolution" is a diagnosis phase and "Cache Stampede Recovery" a fix.
@@ -75,28 +78,6 @@ _KEYWORD_PATTERNS = [
     for section_type, words in SECTION_KEYWORDS
 ]
 
-# Contexts whose sections are references, not things to follow step by step.
-REFERENCE_WORDS = re.compile(
-    r"\b(table of contents|contents|related documentation|documentation|overview|purpose|"
-    r"severity levels|quick reference|contacts?|sign-off|glossary|references?|"
-    r"monitoring|metrics|dashboards?|health check endpoints|checklist)\b"
-)
-PROCEDURE_WORDS = re.compile(r"\b(procedures?|response|runbook|playbook|rollback|recovery)\b")
-NOT_PROCEDURE_TYPES = {
-    "symptoms",
-    "common_causes",
-    "escalation",
-    "prevention",
-    "communication",
-    "branch",
-}
-SEVERITY_CODE = re.compile(r"\b(?:P|SEV|S)\s?-?([0-3])\b", re.IGNORECASE)
-SEVERITY_WORDS = [
-    ("P0", ("critical", "blocker", "emergency", "🔴")),
-    ("P1", ("high", "major", "🟠")),
-    ("P2", ("medium", "moderate", "minor", "🟡")),
-    ("P3", ("low", "cosmetic", "🟢", "🔵")),
-]
 PLACEHOLDER = re.compile(r"\[[^\]\n]{1,60}\]|\bX+%|\{\{\s*[\w.]+\s*\}\}|<[A-Za-z_][\w .-]{0,40}>")
 URL = re.compile(r"https?://[^\s'\"<>`)]+")
 DURATION = re.compile(
@@ -120,20 +101,9 @@ def section_type_of(title: str) -> str | None:
     return best[1] if best else None
 
 
-def severity_code(text: str) -> str | None:
-    match = SEVERITY_CODE.search(text)
-    return f"P{match.group(1)}" if match else None
-
-
 def severity_of_cell(text: str) -> str | None:
-    code = severity_code(text)
-    if code:
-        return code
-    lowered = text.lower()
-    for severity, words in SEVERITY_WORDS:
-        if any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", lowered) for word in words):
-            return severity
-    return None
+    """The level a table cell states (see runbooks.severity for the mapping)."""
+    return stated(plain(text))
 
 
 def plain(text: str) -> str:
@@ -161,21 +131,25 @@ def minutes_of(text: str) -> int | None:
 # -- classification ---------------------------------------------------------------------
 def classify(tree: Node) -> Node:
     for section in sections(tree):
-        if section["section_type"] is None:
+        if section["section_type"] is None and is_condition(section["title"]):
+            # "### If New Secret Causes Issues": a branch, whatever words follow the "If".
+            section["section_type"] = "branch"
+            section["condition"] = condition_of(section["title"])
+        elif section["section_type"] is None:
             section["section_type"] = section_type_of(section["title"])
-    mark_scenarios(tree)
-    mark_procedures(tree)
+    find_units(tree)
     assign_severities(tree)
+    attach_checklists(tree)
     extract_templates(tree, in_comms=False)
     tree["proposals"] = proposals(tree)
     return tree
 
 
-def mark_scenarios(tree: Node) -> None:
-    for section in sections(tree):
-        types = {child["section_type"] for child in section["children"]}
-        if "symptoms" in types and types & {"diagnosis", "resolution"}:
-            section["kind"] = "scenario"
+def attach_checklists(tree: Node) -> None:
+    """Every unit carries the checklist attaching it creates (see runbooks.steps)."""
+    for node in [tree, *sections(tree)]:
+        if node["kind"] in ("scenario", "procedure"):
+            node["checklist"] = build_checklist(node)
 
 
 def inside(tree: Node, kinds: set[str]) -> set[int]:
@@ -192,145 +166,16 @@ def inside(tree: Node, kinds: set[str]) -> set[int]:
     return below
 
 
-def unit_level(tree: Node) -> int:
-    """The heading level at which this runbook lists the things a responder follows."""
-    scenario_levels = [s["level"] for s in sections(tree) if s["kind"] == "scenario"]
-    if scenario_levels:
-        return Counter(scenario_levels).most_common(1)[0][0]
-    chapters = [c for c in tree["children"] if not c["pseudo"]]
-    if len(chapters) == 1 and chapters[0]["level"] == 1:
-        chapters = [c for c in chapters[0]["children"] if not c["pseudo"]]
-    if not chapters:
-        return 1
-    level = min(c["level"] for c in chapters)
-    with_subsections = [c for c in chapters if any(not g["pseudo"] for g in c["children"])]
-    return level + 1 if len(with_subsections) * 2 >= len(chapters) else level
-
-
-def action_counts(node: Node) -> tuple[int, int]:
-    """(actions, other blocks) in a section and all below it: ordered steps and code blocks
-    are actions; paragraphs, bullet points, checklists and tables are not."""
-    actions = other = 0
-
-    def count(blocks: list[dict]) -> None:
-        nonlocal actions, other
-        for block in blocks:
-            if block["type"] == "code":
-                actions += 1
-            elif block["type"] == "list":
-                for step in block["steps"]:
-                    if block["ordered"]:
-                        actions += 1
-                    else:
-                        other += 1
-                    actions += len(step["code"])
-            elif block["type"] in ("paragraph", "table", "quote", "callout"):
-                other += 1
-
-    def visit(section: Node) -> None:
-        count(section["blocks"])
-        for child in section["children"]:
-            visit(child)
-
-    visit(node)
-    return actions, other
-
-
-def mark_procedures(tree: Node) -> None:
-    level = unit_level(tree)
-    under_scenario = inside(tree, {"scenario"})
-
-    def reference_context(path: list[Node]) -> bool:
-        if PROCEDURE_WORDS.search(path[-1]["title"].lower()):
-            return False
-        for ancestor in path:
-            title = ancestor["title"].lower()
-            if ancestor["section_type"] in ("communication", "escalation"):
-                return True
-            if REFERENCE_WORDS.search(title) and not PROCEDURE_WORDS.search(title):
-                return True
-        return False
-
-    def visit(node: Node, path: list[Node]) -> None:
-        for child in node["children"]:
-            trail = [*path, child]
-            if child["kind"] == "scenario" or id(child) in under_scenario:
-                continue
-            has_subsections = any(not g["pseudo"] for g in child["children"])
-            at_unit = child["level"] == level or (child["level"] < level and not has_subsections)
-            if (
-                at_unit
-                and not child["pseudo"]
-                and child["section_type"] not in NOT_PROCEDURE_TYPES
-                and not reference_context(trail)
-            ):
-                actions, other = action_counts(child)
-                if actions and actions * 2 >= other:
-                    child["kind"] = "procedure"
-                    continue
-            visit(child, trail)
-
-    visit(tree, [])
-
-
-def assign_severities(tree: Node) -> None:
-    by_anchor, by_name = quick_reference(tree)
-
-    def visit(node: Node, inherited: str | None) -> None:
-        for child in node["children"]:
-            own = severity_code(child["title"])
-            if child["kind"] in ("scenario", "procedure"):
-                listed = by_anchor.get(child["anchor"]) or match_name(child["title"], by_name)
-                child["severity"] = own or listed or inherited
-            else:
-                child["severity"] = own
-            visit(child, own or inherited)
-
-    visit(tree, None)
-
-
-def quick_reference(tree: Node) -> tuple[dict[str, str], list[tuple[set[str], str]]]:
-    """Severities from tables that list issues with a Severity/Priority column."""
-    by_anchor: dict[str, str] = {}
-    by_name: list[tuple[set[str], str]] = []
-    for node in [tree, *sections(tree)]:
-        for table in node["tables"]:
-            header = [plain(h).lower() for h in table["header"]]
-            column = next(
-                (i for i, h in enumerate(header) if "severity" in h or "priority" in h), None
-            )
-            if column is None or column == 0:
-                continue
-            for row in table["rows"]:
-                if len(row) <= column:
-                    continue
-                severity = severity_of_cell(row[column])
-                if not severity:
-                    continue
-                for cell in row:
-                    for match in re.finditer(r"\]\(#([^)\s]+)\)", cell):
-                        by_anchor.setdefault(match.group(1), severity)
-                by_name.append((words(plain(row[0])), severity))
-    return by_anchor, by_name
-
-
-def match_name(title: str, by_name: list[tuple[set[str], str]]) -> str | None:
-    title_words = words(title)
-    best: tuple[float, str] | None = None
-    for name_words, severity in by_name:
-        if not name_words or not title_words:
-            continue
-        score = len(name_words & title_words) / len(name_words | title_words)
-        if score >= 0.5 and (best is None or score > best[0]):
-            best = (score, severity)
-    return best[1] if best else None
+COMMS_WORDS = re.compile(
+    r"template|vorlage|modelo|plantilla|通信|沟通|通知|模板|テンプレート|連絡文"
+)
 
 
 def extract_templates(node: Node, in_comms: bool) -> None:
     in_comms = (
         in_comms
         or node.get("section_type") == "communication"
-        or "template" in node["title"].lower()
+        or COMMS_WORDS.search(node["title"].lower()) is not None
     )
     if in_comms:
         for block in node["blocks"]:

@@ -11,10 +11,11 @@ from django.utils.text import slugify
 
 from probes.models import StepCheck
 from probes.recognise import recognise_step
-from runbooks.models import Proposal, Runbook, RunbookVersion, Scenario
+from runbooks.corrections import apply_corrections, scenario_rows, section_rows
+from runbooks.models import Proposal, Runbook, RunbookSection, RunbookVersion, Scenario
 from runbooks.parser import build_tree
 from runbooks.repair import repair_text
-from runbooks.steps import checklist_steps, search_text
+from runbooks.steps import checklist_steps
 
 MAX_BYTES = 1024 * 1024
 
@@ -73,6 +74,12 @@ def _store(slug, text, repaired, digest, tree, warnings, filename, by) -> Import
         if existing is not None:
             return ImportResult(existing, created=False)
         last = runbook.versions.order_by("-number").values_list("number", flat=True).first()
+        # A lead's corrections of earlier versions' reading, after classification and before
+        # the rows are derived from the tree (runbooks/corrections.py).
+        warnings = warnings + apply_corrections(
+            tree, runbook.corrections.select_related("corrected_by")
+        )
+        tree["warnings"] = warnings
         version = RunbookVersion.objects.create(
             runbook=runbook,
             number=(last or 0) + 1,
@@ -86,6 +93,7 @@ def _store(slug, text, repaired, digest, tree, warnings, filename, by) -> Import
         )
         scenarios = scenario_rows(version, tree)
         Scenario.objects.bulk_create(scenarios)
+        RunbookSection.objects.bulk_create(section_rows(version, tree))
         step_checks = step_check_proposal(runbook, scenarios)
         if step_checks is not None:
             step_checks.version = version
@@ -104,31 +112,6 @@ def _store(slug, text, repaired, digest, tree, warnings, filename, by) -> Import
         runbook.current_version = version
         runbook.save(update_fields=["title", "current_version"])
     return ImportResult(version, created=True)
-
-
-def scenario_rows(version: RunbookVersion, tree: dict) -> list[Scenario]:
-    rows: list[Scenario] = []
-
-    def visit(node: dict, path: list[int]) -> None:
-        for index, child in enumerate(node["children"]):
-            child_path = [*path, index]
-            if child["kind"] in (Scenario.Kind.SCENARIO, Scenario.Kind.PROCEDURE):
-                rows.append(
-                    Scenario(
-                        version=version,
-                        kind=child["kind"],
-                        title=child["title"][:300],
-                        anchor=child["anchor"][:300],
-                        severity=child["severity"] or "",
-                        position=len(rows),
-                        path=child_path,
-                        search_text=search_text(child),
-                    )
-                )
-            visit(child, child_path)
-
-    visit(tree, [])
-    return rows
 
 
 def step_check_proposal(runbook: Runbook, scenarios: list[Scenario]) -> Proposal | None:

@@ -27,8 +27,10 @@ class Runbook(models.Model):
 
 
 class RunbookVersion(models.Model):
-    """One imported text of a runbook. Immutable: a changed text is a new version, so a
-    checklist attached to this version keeps the steps it was started with."""
+    """One imported text of a runbook. Its text never changes: a changed text is a new
+    version, so a checklist attached to this version keeps the steps it was started with.
+    `tree` is the reading of that text with the runbook's reading corrections applied
+    (runbooks/corrections.py); a correction re-applies them to the current version only."""
 
     runbook = models.ForeignKey(Runbook, models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
@@ -59,13 +61,28 @@ class RunbookVersion(models.Model):
         return reverse("runbooks:version", args=[self.runbook.slug, self.number])
 
 
+class ScenarioQuerySet(models.QuerySet):
+    def units(self) -> ScenarioQuerySet:
+        """The scenarios and procedures a version offers now: not the rows kept only for a
+        checklist already attached (retired by a correction) and not attached sections."""
+        return self.filter(
+            retired_at__isnull=True, kind__in=[Scenario.Kind.SCENARIO, Scenario.Kind.PROCEDURE]
+        )
+
+
 class Scenario(models.Model):
     """Something a responder can attach to an incident: a scenario (symptoms, diagnosis,
-    resolution) or a procedure (mostly ordered actions), as found in one runbook version."""
+    resolution) or a procedure (mostly ordered actions), as found in one runbook version.
+
+    Two kinds of row are kept only for checklists: `section` rows, made when a responder
+    attaches a section the reading did not make a unit, and retired rows, which a lead's
+    correction replaced while a checklist was attached to them (a checklist keeps the
+    title, kind and steps it was attached with)."""
 
     class Kind(models.TextChoices):
         SCENARIO = "scenario", "Scenario"
         PROCEDURE = "procedure", "Procedure"
+        SECTION = "section", "Section"
 
     version = models.ForeignKey(RunbookVersion, models.CASCADE, related_name="scenarios")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -77,6 +94,9 @@ class Scenario(models.Model):
     path = models.JSONField()
     # Title, symptoms and step text in plain words, for search and suggestions.
     search_text = models.TextField(blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScenarioQuerySet.as_manager()
 
     class Meta:
         ordering = ["version", "position"]
@@ -93,6 +113,81 @@ class Scenario(models.Model):
         for index in self.path:
             node = node["children"][index]
         return node
+
+
+class RunbookSection(models.Model):
+    """Every section of a runbook version, for responders searching what to follow (not only
+    the units): written at import, kept in step with corrections on the current version."""
+
+    version = models.ForeignKey(RunbookVersion, models.CASCADE, related_name="sections")
+    # Index path in the tree (as Scenario.path) and the anchor path corrections are keyed by.
+    path = models.JSONField()
+    anchor_path = models.CharField(max_length=1000)
+    anchor = models.CharField(max_length=300)
+    title = models.CharField(max_length=300)
+    # The titles of the sections above it, "Redis › Redis down".
+    trail = models.CharField(max_length=1000, blank=True)
+    kind = models.CharField(max_length=20, default="section")
+    severity = models.CharField(max_length=2, blank=True)
+    step_count = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField()
+    search_text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "anchor_path"], name="runbook_section_anchor_path"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ReadingCorrection(models.Model):
+    """A lead's correction of how a runbook is read, keyed by the section's anchor path
+    (runbooks/corrections.py): re-applied to every later version of the runbook. Blank
+    fields keep the reading; a correction with every field blank is an undone one, kept
+    for its history."""
+
+    class Kind(models.TextChoices):
+        AS_READ = "", "As read"
+        SCENARIO = "scenario", "Scenario"
+        PROCEDURE = "procedure", "Procedure"
+        SECTION = "section", "Not a unit"
+
+    NO_SEVERITY = "-"
+
+    runbook = models.ForeignKey(Runbook, models.CASCADE, related_name="corrections")
+    anchor_path = models.CharField(max_length=1000)
+    # The section's title when it was corrected, to name it when it is gone.
+    section_title = models.CharField(max_length=300)
+    # Whether no other section of the version it was corrected on ended with the same anchor:
+    # only then may a later version's section with that anchor elsewhere be taken for it.
+    anchor_was_unique = models.BooleanField(default=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+    severity = models.CharField(max_length=2, blank=True, help_text='P0–P3, "-" for none')
+    corrected_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    corrected_at = models.DateTimeField(default=timezone.now)
+    # Every change, oldest first: {at, by, version, changes: {field: [old, new]}}.
+    history = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["runbook", "anchor_path"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["runbook", "anchor_path"], name="reading_correction_anchor_path"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.runbook}: {self.anchor_path}"
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.kind or self.title or self.severity)
 
 
 class Proposal(models.Model):

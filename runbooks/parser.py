@@ -8,13 +8,18 @@ byte-exact with its info string.
 
 Node (runbook or section):
     kind          "runbook" | "section" | "scenario" | "procedure"
-    title         plain heading text, list numbering ("1.", "Issue 3:") removed
+    title         plain heading text; numbering ("1.", "Issue 3:"), page-kind prefixes
+                  ("Runbook:"), emoji and trailing colons removed
     heading       the heading's inline source as written
     level         0 for the runbook, heading level for sections (pseudo-headings: parent + 1)
     pseudo        true for a bold pseudo-heading
-    anchor        GitHub-style slug of the heading
+    anchor        GitHub's anchor of the heading, unique in the file (duplicates -1, -2…)
+    role          reference | context | action | group | null (see units.py)
+    checklist     on scenario/procedure nodes: the nested steps attaching creates
+                  ({text, code, group, depth, children}; see steps.py)
     section_type  symptoms | diagnosis | resolution | common_causes | escalation | prevention |
                   communication | branch | null (see classify.py)
+    severity      see severity.py
     condition     for branches: the condition after "If"
     severity      "P0".."P3" or null
     blocks        the content in order: paragraph, list, code, table, quote, callout, html,
@@ -48,8 +53,15 @@ from runbooks.repair import Repair, repair_text
 Node = dict[str, Any]
 
 NUMBERING = re.compile(
-    r"^\s*(?:(?:issue|procedure|step|scenario|case|incident|runbook)\s+)?"
-    r"\d+(?:\.\d+)*[.):]\s+",
+    r"^\s*(?:(?:issue|procedure|step|scenario|case|incident|runbook|场景|シナリオ|問題)\s*)?"
+    r"\d+(?:\.\d+)*[.):：]\s*(?=\S)",
+    re.IGNORECASE,
+)
+# "Runbook: Helm rollback", "Alert: Hot CPU", "Runbook – Alertas Críticos": the kind of page,
+# not its name.
+KIND_PREFIX = re.compile(
+    r"^\s*(?:runbook|alert(?:\s+name)?|playbook|procedure|procedimento|procedimiento|sop)"
+    r"\s*(?::|[-–—]\s)\s*(?=\S)",
     re.IGNORECASE,
 )
 PSEUDO_HEADING_MAX = 120
@@ -69,10 +81,46 @@ _MD = markdown()
 
 
 def slugify(text: str) -> str:
-    """GitHub's heading anchors: lower case, punctuation dropped, each space a hyphen."""
-    text = unicodedata.normalize("NFKC", text).lower().strip()
-    kept = "".join(ch for ch in text if ch.isalnum() or ch in " -_")
+    """GitHub's heading anchors (github-slugger): lower case; letters, digits, marks, `-`
+    and `_` kept, everything else (punctuation, emoji) dropped; each space a hyphen. The
+    text is not trimmed after dropping, so "🔧 Fix" is `-fix` as on GitHub."""
+    text = text.lower().strip()
+    kept = "".join(
+        ch for ch in text if ch.isalnum() or ch in " -_" or unicodedata.category(ch)[0] == "M"
+    )
     return kept.replace(" ", "-")
+
+
+class Slugger:
+    """Unique anchors in document order, as GitHub makes them: the second "Verify" is
+    `verify-1`, the third `verify-2` (and a heading literally named "verify 1" moves on)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, text: str) -> str:
+        base = slug = slugify(text)
+        while slug in self.seen:
+            self.seen[base] += 1
+            slug = f"{base}-{self.seen[base]}"
+        self.seen[slug] = 0
+        return slug
+
+
+def clean_title(title: str) -> str:
+    """The name a person reads: numbering ("1.", "Issue 3:", "场景1:"), page-kind prefixes
+    ("Runbook:", "Alert:"), emoji and trailing colons dropped."""
+    text = "".join(
+        ch
+        for ch in title
+        if ch.isalnum() or unicodedata.category(ch) not in ("So", "Sk", "Cf", "Mn", "Co")
+    )
+    text = re.sub(r"\s+", " ", text).strip()
+    for _ in range(2):
+        text = NUMBERING.sub("", text, count=1)
+        text = KIND_PREFIX.sub("", text, count=1)
+    text = text.strip().rstrip(":：").strip()
+    return text or title.strip()
 
 
 def plain_inline(token: Token) -> str:
@@ -106,11 +154,11 @@ def links_of(token: Token) -> list[dict[str, str]]:
 def new_section(heading: str, title: str, level: int, pseudo: bool, line: int | None) -> Node:
     return {
         "kind": "section",
-        "title": NUMBERING.sub("", title).strip() or title,
+        "title": clean_title(title),
         "heading": heading,
         "level": level,
         "pseudo": pseudo,
-        "anchor": slugify(title),
+        "anchor": title,  # made a unique GitHub anchor once the tree is complete
         "section_type": None,
         "condition": None,
         "severity": None,
@@ -346,7 +394,7 @@ def parse_markdown(text: str, name: str = "") -> Node:
         "heading": "",
         "level": 0,
         "pseudo": False,
-        "anchor": slugify(name),
+        "anchor": name,
         "section_type": None,
         "condition": None,
         "severity": None,
@@ -426,6 +474,7 @@ def parse_markdown(text: str, name: str = "") -> Node:
         if block is not None:
             stack[-1]["blocks"].append(block)
 
+    assign_anchors(root)
     if not root["title"] or root["title"] == name:
         title = root["metadata"].get("title")
         if title:
@@ -434,6 +483,27 @@ def parse_markdown(text: str, name: str = "") -> Node:
             root["title"] = root["children"][0]["title"]
     finish(root)
     return root
+
+
+def assign_anchors(root: Node) -> None:
+    """Headings get GitHub's anchors in document order; bold pseudo-headings (which have no
+    anchor on GitHub) and the runbook itself get unique ones after them."""
+    slug = Slugger()
+    nodes: list[Node] = []
+
+    def walk(node: Node) -> None:
+        for child in node["children"]:
+            nodes.append(child)
+            walk(child)
+
+    walk(root)
+    for node in nodes:
+        if not node["pseudo"]:
+            node["anchor"] = slug(node["anchor"])
+    for node in nodes:
+        if node["pseudo"]:
+            node["anchor"] = slug(node["anchor"])
+    root["anchor"] = slug(root["anchor"]) if root["anchor"] else ""
 
 
 # Tokens whose map covers the source lines they carry; any other line with words on it was

@@ -201,11 +201,18 @@ class _Renderer:
         # item or a code block). A step inside a procedure nested in a scenario belongs to
         # both checklists, so it can carry more than one anchor.
         self.step_ids: dict[int, list[str]] = {}
-        for node in _walk(tree):
+        # Anchors of "Run:" steps: the code block they run is their element; any other step
+        # taken from a code block or a paragraph (a commented command, a prose step) is a
+        # marker inside it.
+        self.run_anchors: set[str] = set()
+        for node in [tree, *_walk(tree)]:
             if node["kind"] in UNIT_KINDS:
                 unit = self.ids[id(node)]
-                for position, (_, source) in enumerate(checklist_steps_with_sources(node)):
-                    self.step_ids.setdefault(id(source), []).append(step_anchor(unit, position))
+                for position, (step, source) in enumerate(checklist_steps_with_sources(node)):
+                    anchor = step_anchor(unit, position)
+                    self.step_ids.setdefault(id(source), []).append(anchor)
+                    if step["text"] == "Run:":
+                        self.run_anchors.add(anchor)
 
     def inline(self, text: str) -> SafeString:
         return inline(text, self.references)
@@ -220,17 +227,25 @@ class _Renderer:
     def block(self, block: dict) -> str:
         kind = block["type"]
         if kind == "paragraph":
-            return format_html("<p>{}</p>", self.inline(block["text"]))
+            markers = self.markers(self.step_ids.get(id(block), []))
+            return format_html("<p>{}{}</p>", markers, self.inline(block["text"]))
         if kind == "list":
-            return self.steps(block["steps"], block["ordered"], block.get("start"))
+            markers = self.markers(self.step_ids.get(id(block), []))
+            return markers + self.steps(block["steps"], block["ordered"], block.get("start"))
         if kind == "code":
             anchors = self.step_ids.get(id(block))
-            if anchors:
+            runs = [a for a in anchors or [] if a in self.run_anchors]
+            if runs:
+                others = [a for a in anchors or [] if a != runs[0]]
                 return format_html(
                     '<div class="rb-step-code" id="{}">{}{}</div>',
-                    anchors[0],
-                    self.extra_anchors(anchors),
+                    runs[0],
+                    self.markers(others),
                     code_block(block),
+                )
+            if anchors:
+                return format_html(
+                    '<div class="rb-step-code">{}{}</div>', self.markers(anchors), code_block(block)
                 )
             return code_block(block)
         if kind == "table":
@@ -288,6 +303,12 @@ class _Renderer:
         return format_html("<li{}>{}</li>", mark_safe(css), mark_safe("".join(parts)))
 
     @staticmethod
+    def markers(anchors: list[str]) -> SafeString:
+        return format_html_join(
+            "", '<span class="rb-step-anchor" id="{}"></span>', ((a,) for a in anchors)
+        )
+
+    @staticmethod
     def extra_anchors(anchors: list[str]) -> SafeString:
         return format_html_join(
             "", '<span class="rb-step-anchor" id="{}"></span>', ((a,) for a in anchors[1:])
@@ -341,19 +362,27 @@ def _assign_ids(tree: Node) -> dict[int, str]:
     nodes = list(_walk(tree))
     taken: set[str] = set()
     ids: dict[int, str] = {}
+    if tree["kind"] in UNIT_KINDS:
+        # A file that is one unit as a whole (its title in the front matter).
+        ids[id(tree)] = tree.get("anchor") or "runbook"
+        taken.add(ids[id(tree)])
     for node in nodes:
         anchor = node.get("anchor") or "section"
         if node["kind"] in UNIT_KINDS and anchor not in taken:
             taken.add(anchor)
             ids[id(node)] = anchor
+    # The last suffix tried per anchor: a runbook repeating "Diagnosis" a thousand times
+    # would otherwise retry every suffix from -1 for each one.
+    last_suffix: dict[str, int] = {}
     for node in nodes:
         if id(node) in ids:
             continue
         anchor = candidate = node.get("anchor") or "section"
-        suffix = 0
+        suffix = last_suffix.get(anchor, 0)
         while candidate in taken:
             suffix += 1
             candidate = f"{anchor}-{suffix}"
+        last_suffix[anchor] = suffix
         taken.add(candidate)
         ids[id(node)] = candidate
     return ids
@@ -364,8 +393,13 @@ def step_urls(scenario) -> Callable[[int], str]:
     runbook version's page. Uses the page's own ids, so a scenario whose anchor repeats
     an earlier scenario's still links to its own steps."""
     tree = scenario.version.tree
-    unit = _assign_ids(tree)[id(scenario.node)]
+    node = scenario.node
+    unit = _assign_ids(tree)[id(node)]
     page = scenario.version.get_absolute_url()
+    if node["kind"] not in UNIT_KINDS:
+        # A section attached as it stands, or a unit a correction has since undone: the page
+        # gives its steps no ids, so the link lands on the section.
+        return lambda position: f"{page}#{unit}"
     return lambda position: f"{page}#{step_anchor(unit, position)}"
 
 

@@ -1,4 +1,4 @@
-"""Search the current runbook versions' scenarios and procedures.
+"""Search the current runbook versions' scenarios and procedures, or every section of them.
 
 PostgreSQL: full-text search with ranking (title weighted A, steps and symptoms B, the
 runbook's title C), queries in the websearch syntax people type into search boxes
@@ -17,7 +17,7 @@ from django.db.models import Case, F, FloatField, Q, QuerySet, Value, When
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from runbooks.models import Scenario
+from runbooks.models import RunbookSection, Scenario
 
 MAX_RESULTS = 25
 SNIPPET_WIDTH = 160
@@ -42,7 +42,8 @@ def search_scenarios(query: str, limit: int = MAX_RESULTS) -> list[SearchResult]
     if not include:
         return []
     scenarios = (
-        Scenario.objects.filter(version__runbook__current_version=F("version"))
+        Scenario.objects.units()
+        .filter(version__runbook__current_version=F("version"))
         .select_related("version__runbook")
         # The version row carries the whole text and tree; a result needs four fields of it.
         .only(
@@ -53,6 +54,7 @@ def search_scenarios(query: str, limit: int = MAX_RESULTS) -> list[SearchResult]
             "position",
             "search_text",
             "version__number",
+            "version__filename",
             "version__runbook__slug",
             "version__runbook__title",
         )
@@ -63,6 +65,54 @@ def search_scenarios(query: str, limit: int = MAX_RESULTS) -> list[SearchResult]
         scenarios = _portable(scenarios, include, exclude)
     ranked = scenarios.order_by("-rank", "version__runbook__title", "position")[:limit]
     return [SearchResult(s, float(s.rank), snippet(s.search_text, include)) for s in ranked]
+
+
+@dataclass
+class SectionResult:
+    section: RunbookSection
+    rank: float
+    snippet: SafeString
+
+    @property
+    def runbook(self):
+        return self.section.version.runbook
+
+
+def search_sections(query: str, limit: int = MAX_RESULTS) -> list[SectionResult]:
+    """Every section of the current runbook versions matching `query` (units or not), best
+    first: what a responder can follow even where the reading found no unit. Ranked and
+    matched like scenarios (the same fields: title, search text, the runbook's title)."""
+    query = " ".join(query.split())[:200]
+    include, exclude = _terms(query)
+    if not include:
+        return []
+    sections = (
+        RunbookSection.objects.filter(version__runbook__current_version=F("version"))
+        .select_related("version__runbook")
+        .only(
+            "path",
+            "anchor",
+            "title",
+            "trail",
+            "kind",
+            "severity",
+            "step_count",
+            "position",
+            "search_text",
+            "version__number",
+            "version__filename",
+            "version__runbook__slug",
+            "version__runbook__title",
+        )
+    )
+    if connection.vendor == "postgresql":
+        sections = _postgres(sections, query)
+    else:
+        sections = _portable(sections, include, exclude)
+    ranked = sections.order_by("-rank", "version__runbook__title", "version_id", "position")
+    return [
+        SectionResult(s, float(s.rank), snippet(s.search_text, include)) for s in ranked[:limit]
+    ]
 
 
 def _postgres(scenarios: QuerySet, query: str) -> QuerySet:

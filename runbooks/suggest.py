@@ -92,6 +92,7 @@ class Candidate:
     runbook_slug: str
     version_number: int
     search_text: str
+    runbook_filename: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,10 @@ class Suggestion:
 def load_candidates() -> list[Candidate]:
     """Scenarios and procedures of every runbook's current version, in one query."""
     rows = (
-        Scenario.objects.filter(version__runbook__current_version=F("version"))
-        .order_by("version__runbook__title", "position")
+        Scenario.objects.units()
+        .filter(version__runbook__current_version=F("version"))
+        # Runbooks that share a title stay apart: each one's units together, in order.
+        .order_by("version__runbook__title", "version__runbook_id", "position")
         .values_list(
             "pk",
             "title",
@@ -118,9 +121,23 @@ def load_candidates() -> list[Candidate]:
             "version__runbook__slug",
             "version__number",
             "search_text",
+            "version__filename",
         )
     )
     return [Candidate(*row) for row in rows]
+
+
+def runbook_labels(runbooks: Iterable[tuple[int, str, str]]) -> dict[int, str]:
+    """A name for each runbook (id, title, file name) that tells it apart from the others
+    listed with it: its title, and its file name too when another one has the same title."""
+    found: dict[int, tuple[str, str]] = {}
+    for pk, title, filename in runbooks:
+        found.setdefault(pk, (title, filename))
+    shared = Counter(title.casefold() for title, _ in found.values())
+    labels: dict[int, str] = {}
+    for pk, (title, filename) in found.items():
+        labels[pk] = f"{title} ({filename or f'#{pk}'})" if shared[title.casefold()] > 1 else title
+    return labels
 
 
 def query_terms(title: str, summary: str = "", services: Iterable[str] = ()) -> dict[str, float]:

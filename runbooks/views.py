@@ -15,6 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from incidents.permissions import require_perm
 from incidents.statuspage.proposals import acceptable as comms_acceptable
 from probes.proposals import acceptable
+from runbooks.corrections import walk
 from runbooks.importer import MAX_BYTES, RunbookImportError, import_runbook
 from runbooks.models import Proposal, Runbook, RunbookVersion, Scenario
 from runbooks.render import diff_lines, proposal_summary, render_tree
@@ -40,11 +41,17 @@ def library(request: HttpRequest) -> HttpResponse:
         .annotate(
             scenario_count=Count(
                 "current_version__scenarios",
-                filter=Q(current_version__scenarios__kind=Scenario.Kind.SCENARIO),
+                filter=Q(
+                    current_version__scenarios__kind=Scenario.Kind.SCENARIO,
+                    current_version__scenarios__retired_at__isnull=True,
+                ),
             ),
             procedure_count=Count(
                 "current_version__scenarios",
-                filter=Q(current_version__scenarios__kind=Scenario.Kind.PROCEDURE),
+                filter=Q(
+                    current_version__scenarios__kind=Scenario.Kind.PROCEDURE,
+                    current_version__scenarios__retired_at__isnull=True,
+                ),
             ),
         )
     )
@@ -101,6 +108,7 @@ def _runbook_page(request: HttpRequest, version: RunbookVersion) -> HttpResponse
         "proposals": proposals,
         "unparsed": version.tree.get("unparsed", []),
         "metadata": version.tree.get("metadata", {}),
+        "corrected": sum(1 for node, _p, _a in walk(version.tree) if "correction" in node),
     }
     return render(request, "runbooks/runbook.html", context)
 
@@ -120,7 +128,15 @@ def versions(request: HttpRequest, slug: str) -> HttpResponse:
     history = (
         runbook.versions.select_related("imported_by")
         .defer(*VERSION_HEAVY_FIELDS)
-        .annotate(scenario_count=Count("scenarios"))
+        .annotate(
+            scenario_count=Count(
+                "scenarios",
+                filter=Q(
+                    scenarios__retired_at__isnull=True,
+                    scenarios__kind__in=[Scenario.Kind.SCENARIO, Scenario.Kind.PROCEDURE],
+                ),
+            )
+        )
         .order_by("-number")
     )
     return render(request, "runbooks/versions.html", {"runbook": runbook, "history": history})

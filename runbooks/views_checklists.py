@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST, require_safe
@@ -24,7 +25,8 @@ from incidents.views.live import live_context
 from probes.models import Probe, ProbeResult
 from probes.ondemand import request_run
 from runbooks import checklists
-from runbooks.models import Scenario, StepRun
+from runbooks.models import RunbookSection, Scenario, StepRun
+from runbooks.search import search_sections
 
 PERM = "incidents.declare_incident"
 
@@ -65,18 +67,55 @@ def _step(request: HttpRequest, pk: int, step_id: int) -> tuple[Incident, StepRu
 @require_POST
 @one_time_form
 def attach(request: HttpRequest, pk: int) -> HttpResponse:
+    """Attach a scenario or procedure (`scenario`), or any section of a runbook (`section`,
+    a RunbookSection of a current version, from the section search)."""
     incident = get_incident_for_user(request, pk, PERM)
     scenario_id = request.POST.get("scenario", "")
+    section_id = request.POST.get("section", "")
+    if section_id:
+        if not section_id.isdigit():
+            return _refused(request, incident, "Choose a runbook section to attach.", 400)
+        section = get_object_or_404(
+            RunbookSection.objects.filter(version__runbook__current_version=F("version")).only(
+                "pk"
+            ),
+            pk=int(section_id),
+        )
+        try:
+            run = checklists.attach_section(incident, section, by=request.user)
+        except ActionError as exc:
+            return _refused(request, incident, str(exc))
+        return _changed(request, incident, f"run-{run.pk}")
     if not scenario_id.isdigit():
         return _refused(request, incident, "Choose a scenario or procedure to attach.", 400)
     scenario = get_object_or_404(
-        Scenario.objects.select_related("version__runbook"), pk=int(scenario_id)
+        Scenario.objects.filter(retired_at__isnull=True).select_related("version__runbook"),
+        pk=int(scenario_id),
     )
     try:
         run = checklists.attach_scenario(incident, scenario, by=request.user)
     except ActionError as exc:
         return _refused(request, incident, str(exc))
     return _changed(request, incident, f"run-{run.pk}")
+
+
+@login_required
+@require_safe
+def section_search(request: HttpRequest, pk: int) -> HttpResponse:
+    """Search every section of every current runbook version, to attach one. The incident
+    page asks for the results fragment; without JavaScript this is a page of its own."""
+    incident = get_incident_for_user(request, pk, PERM)
+    query = request.GET.get("q", "").strip()
+    results = search_sections(query) if query else []
+    context = {
+        "incident": incident,
+        "query": query,
+        "results": results,
+        "can_attach": incident.is_open,
+    }
+    if request.htmx:
+        return render(request, "runbooks/section_search.html#section-results", context)
+    return render(request, "runbooks/section_search.html", context)
 
 
 @login_required

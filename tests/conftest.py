@@ -98,6 +98,9 @@ def dead_broker():
     try:
         yield
     finally:
+        from console.queue import breaker
+
         app.conf.broker_url = old
         app._pool = None
         app.amqp._producer_pool = None
+        breaker.succeeded()  # the broker is back: publish at once, not after the breaker's pause

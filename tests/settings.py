@@ -44,3 +44,6 @@ if CACHES["default"]["BACKEND"] == "console.filecache.SharedFileCache":  # noqa:
 
     CACHES["default"]["LOCATION"] = tempfile.mkdtemp(prefix="console-test-cache-")  # noqa: F405
     atexit.register(shutil.rmtree, CACHES["default"]["LOCATION"], True)  # noqa: F405
+# Test workers run in threads of the test process: no heartbeat thread writing behind the
+# tests' backs (tests call console.heartbeats.beat_once themselves).
+CONSOLE_HEARTBEAT_SECONDS = 0

@@ -37,13 +37,16 @@ def test_database_url() -> str:
 
 
 @contextmanager
-def worker_processes(*names: str) -> Iterator[None]:
+def worker_processes(*names: str, env: dict[str, str] | None = None) -> Iterator[None]:
     """`celery worker` processes (solo pool), started and answering pings before the body
-    runs; stopped (warm shutdown, then killed after 15 s) afterwards."""
+    runs; stopped (warm shutdown, then killed after 15 s) afterwards. `env`: more settings
+    for the workers (a stand-in's URL, say)."""
+    extra = env or {}
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": test_database_url(),
+        **extra,
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     processes = [

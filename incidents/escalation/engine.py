@@ -304,10 +304,13 @@ def _page(
     from console.queue import enqueue
     from incidents.escalation.tasks import deliver_notification
 
-    for delivery in NotificationDelivery.objects.filter(
+    for delivery, due_at in NotificationDelivery.objects.filter(
         page=page, state=NotificationDelivery.State.PENDING
-    ).values_list("pk", flat=True):
-        enqueue(deliver_notification, delivery)
+    ).values_list("pk", "due_at"):
+        if due_at is None:
+            enqueue(deliver_notification, delivery)
+        else:
+            enqueue(deliver_notification, delivery, eta=due_at)
     return True
 
 
@@ -336,33 +339,51 @@ def recipients(level: dict, at: datetime) -> list[AbstractBaseUser]:
     return [people[pk] for pk in unique if pk in people]
 
 
+def personal_steps(page: EscalationPage, people: list) -> list[NotificationDelivery]:
+    """Each person's notification rules for the incident's urgency, one delivery per step:
+    target_key "user:<id>:step:<n>" makes (incident, level, person, step) unique."""
+    from datetime import timedelta
+
+    from incidents.escalation import rules
+    from incidents.escalation.contacts import Urgency
+
+    State = NotificationDelivery.State
+    urgency = Urgency.of(page.incident.severity)
+    methods, person_rules = rules.load(people)
+    rows = []
+    for person in people:
+        steps = rules.steps_for(person, urgency, methods[person.pk], person_rules[person.pk])
+        for number, step in enumerate(steps):
+            rows.append(
+                NotificationDelivery(
+                    page=page,
+                    incident_id=page.incident_id,
+                    channel=step.kind,
+                    target_key=f"user:{person.pk}:step:{number}",
+                    target=step.address,
+                    user=person,
+                    method=step.method,
+                    step=number,
+                    due_at=(
+                        page.paged_at + timedelta(minutes=step.delay_minutes)
+                        if step.delay_minutes
+                        else None
+                    ),
+                    state=State.SKIPPED if step.skip_reason else State.PENDING,
+                    error=step.skip_reason,
+                )
+            )
+    return rows
+
+
 def plan_deliveries(page: EscalationPage, level: dict, people: list) -> list[NotificationDelivery]:
     from django.conf import settings
-
-    from incidents.escalation.models import NotificationProfile
 
     State = NotificationDelivery.State
     rows = []
     for channel in level["channels"]:
         if channel == Channel.EMAIL:
-            for person in people:
-                try:
-                    profile = person.notification_profile
-                except NotificationProfile.DoesNotExist:
-                    profile = None
-                address = (profile.email if profile else "") or person.email
-                rows.append(
-                    NotificationDelivery(
-                        page=page,
-                        incident_id=page.incident_id,
-                        channel=channel,
-                        target_key=f"user:{person.pk}",
-                        target=address,
-                        user=person,
-                        state=State.PENDING if address else State.SKIPPED,
-                        error="" if address else "no email address on the profile or account",
-                    )
-                )
+            rows += personal_steps(page, people)
         elif channel in (Channel.SLACK, Channel.WEBHOOK):
             if channel == Channel.SLACK:
                 missing = "" if settings.SLACK_WEBHOOK_URL else "SLACK_WEBHOOK_URL is not set"

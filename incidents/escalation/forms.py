@@ -11,8 +11,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 
 from incidents.escalation.models import (
+    LEVEL_CHANNELS,
     SLACK_MEMBER_ID,
-    Channel,
     NotificationProfile,
     OnCallRotation,
 )
@@ -35,7 +35,7 @@ class LevelForm(forms.Form):
     group = forms.ModelChoiceField(queryset=Group.objects.order_by("name"), required=False)
     rotation = forms.ModelChoiceField(queryset=OnCallRotation.objects.all(), required=False)
     channels = forms.MultipleChoiceField(
-        choices=Channel.choices, widget=forms.CheckboxSelectMultiple, required=False
+        choices=LEVEL_CHANNELS, widget=forms.CheckboxSelectMultiple, required=False
     )
 
     def __init__(self, *args, people=None, groups=None, rotations=None, **kwargs):

@@ -19,6 +19,18 @@ class Channel(models.TextChoices):
     EMAIL = "email", "Email"
     SLACK = "slack", "Slack"
     WEBHOOK = "webhook", "Webhook"
+    SMS = "sms", "SMS"
+    VOICE = "voice", "Voice call"
+    PUSH = "push", "Push"
+
+
+# What a level can choose: "email" pages its people by their own notification rules (email by
+# default); Slack and the webhook are level-wide broadcasts.
+LEVEL_CHANNELS = [
+    (Channel.EMAIL.value, "People (their notification rules)"),
+    (Channel.SLACK.value, "Slack channel"),
+    (Channel.WEBHOOK.value, "Webhook"),
+]
 
 
 class OnCallRotation(models.Model):
@@ -254,9 +266,25 @@ class NotificationDelivery(models.Model):
     # Every change of state (claim, retry, outcome, skip) sets it. Retries write no timeline
     # event, so the incident page's poll folds the newest one into its ETag.
     changed_at = models.DateTimeField(default=timezone.now)
+    # A step of the person's notification rules (target_key "user:<id>:step:<n>"): the contact
+    # method, the step's number and when it falls due (None: at once).
+    method = models.ForeignKey(
+        "incidents.ContactMethod", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    step = models.PositiveSmallIntegerField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    # The provider's id for the message or call (Twilio's SM…/CA… sid, ntfy's id, Slack's ts),
+    # its last reported status, and every status callback received.
+    provider_ref = models.CharField(max_length=64, blank=True, db_index=True)
+    provider_status = models.CharField(max_length=32, blank=True)
+    callbacks = models.JSONField(default=list, blank=True)
+    # A signed single-use link (ntfy's Acknowledge action) was used.
+    link_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["page", "id"]
+        # A person's rule step is (page, channel, "user:<id>:step:<n>"): one per (incident,
+        # level, person, step), whatever the retries or workers.
         constraints = [
             models.UniqueConstraint(
                 fields=["page", "channel", "target_key"], name="one_delivery_per_target"

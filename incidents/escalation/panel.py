@@ -23,7 +23,9 @@ def escalation_panel(incident, now) -> dict | None:
         .prefetch_related(
             Prefetch(
                 "deliveries",
-                queryset=NotificationDelivery.objects.order_by("channel", "id"),
+                queryset=NotificationDelivery.objects.select_related("user").order_by(
+                    "user_id", "step", "channel", "id"
+                ),
             )
         )
     }

@@ -38,6 +38,14 @@ def on_event(sender, event: TimelineEvent, **kwargs) -> None:
             )
     elif event.kind == Kind.ACKNOWLEDGED:
         engine.stop(incident, reason="acknowledged", by=event.actor, at=event.at, quiet=True)
+        # Paged people's later rule steps stop too (their immediate ones are already out).
+        NotificationDelivery.objects.filter(
+            incident=incident, state=NotificationDelivery.State.PENDING, due_at__isnull=False
+        ).update(
+            state=NotificationDelivery.State.SKIPPED,
+            error="acknowledged before this step was due",
+            changed_at=event.at,
+        )
     elif event.kind == Kind.RESOLVED:
         engine.stop(incident, reason="resolved", by=event.actor, at=event.at)
         NotificationDelivery.objects.filter(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.db.models import Q
 from django.utils import timezone
 
 from console.queue import enqueue
@@ -40,10 +41,9 @@ def requeue_deliveries(limit: int = 200) -> int:
     grace = now - timezone.timedelta(minutes=2)
     State = NotificationDelivery.State
     stuck = list(
-        NotificationDelivery.objects.filter(
-            state__in=[State.PENDING, State.SENDING],
-            created_at__lt=grace,
-        )
+        NotificationDelivery.objects.filter(state__in=[State.PENDING, State.SENDING])
+        # A later rule step counts from when it fell due, not from when it was planned.
+        .filter(Q(due_at__isnull=True, created_at__lt=grace) | Q(due_at__lt=grace))
         .filter(claimed_at__isnull=True)
         .values_list("pk", flat=True)[:limit]
     ) + list(

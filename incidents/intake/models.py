@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -19,16 +20,23 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def kind_choices() -> list[tuple[str, str]]:
+    """Every sender format the console reads (intake/formats: a new module is a new kind)."""
+    from incidents.intake.formats import FORMATS
+
+    return [(kind, module.LABEL) for kind, module in FORMATS.items()]
+
+
 class Integration(models.Model):
     """A sender of alerts. Its secret token is in the URL (/hooks/<kind>/<token>/); only its
     SHA-256 is stored, so the token is shown once, at creation or rotation."""
 
-    class Kind(models.TextChoices):
+    class Kind(models.TextChoices):  # the kinds the code names; every kind: kind_choices
         ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
         GENERIC = "generic", "Generic JSON"
         STRIPE = "stripe", "Stripe webhooks"
 
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=kind_choices)
     name = models.CharField(max_length=100, unique=True)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     token_hint = models.CharField(max_length=8, editable=False, help_text="First characters")
@@ -63,13 +71,28 @@ class Integration(models.Model):
     def new_token(self) -> str:
         """Set a fresh token (the old one stops working) and return it: the only time the
         token itself is known."""
-        token = secrets.token_urlsafe(32)
+        if self.kind == "pagerduty":  # an integration key: 32 characters, as PagerDuty's
+            token = secrets.token_hex(16)
+        elif self.kind == "opsgenie":  # an API key, as Opsgenie's (a UUID)
+            token = str(uuid.uuid4())
+        else:
+            token = secrets.token_urlsafe(32)
         self.token_hash = token_digest(token)
         self.token_hint = token[:6]
         return token
 
     def hook_path(self, token: str) -> str:
+        """Where the sender posts. PagerDuty and Opsgenie senders post to the paths of those
+        services' APIs and carry the secret in the body (routing key) or a header (GenieKey)."""
+        if self.kind == "pagerduty":
+            return reverse("pagerduty_enqueue")
+        if self.kind == "opsgenie":
+            return reverse("opsgenie_alerts")
         return reverse("hook", args=[self.kind, token])
+
+    @property
+    def secret_outside_url(self) -> bool:
+        return self.kind in ("pagerduty", "opsgenie")
 
 
 class InboundEventManager(models.Manager):
@@ -84,7 +107,8 @@ class InboundEventManager(models.Manager):
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {self.model._meta.db_table} (integration_id, received_at, body,"
-                " external_id, event_type, state, error) VALUES (%s, %s, %s, '', '', %s, '')"
+                " external_id, event_type, state, error, attempts)"
+                " VALUES (%s, %s, %s, '', '', %s, '', 0)"
                 " RETURNING id",
                 [
                     integration.pk,
@@ -121,6 +145,9 @@ class InboundEvent(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # Failed processing attempts; while under MAX_ATTEMPTS it stays pending until next_attempt_at.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     incident = models.ForeignKey(
         Incident, models.SET_NULL, null=True, blank=True, related_name="inbound_events"
     )
@@ -129,7 +156,16 @@ class InboundEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["integration", "-received_at"], name="inbound_latest")]
+        indexes = [
+            models.Index(fields=["integration", "-received_at"], name="inbound_latest"),
+            # Pending and failed deliveries are few among many processed: the drain's and the
+            # health banner's queries read only them.
+            models.Index(
+                fields=["state", "id"],
+                condition=models.Q(state__in=["pending", "failed"]),
+                name="inbound_open",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["integration", "external_id"],
@@ -155,11 +191,15 @@ class Alert(models.Model):
     )
     # Fingerprint + startsAt (or the labels' hash when there is no fingerprint).
     key = models.CharField(max_length=128)
+    # The incident it belongs with by its sender's grouping (the incident's dedup_key).
+    group_key = models.CharField(max_length=200, blank=True)
     fingerprint = models.CharField(max_length=64, blank=True)
     name = models.CharField(max_length=200)
     status = models.CharField(max_length=10, choices=Status.choices)
     labels = models.JSONField(default=dict)
     annotations = models.JSONField(default=dict)
+    # The whole text of any field cut to fit its column ("title", "name", "source_url", …).
+    details = models.JSONField(default=dict, blank=True)
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     source_url = models.URLField(max_length=1000, blank=True)
@@ -171,6 +211,10 @@ class Alert(models.Model):
         ordering = ["incident", "name", "id"]
         constraints = [
             models.UniqueConstraint(fields=["integration", "key"], name="alert_key_once")
+        ]
+        indexes = [
+            models.Index(fields=["integration", "group_key", "first_seen"], name="alert_group"),
+            models.Index(fields=["integration", "fingerprint"], name="alert_fingerprint"),
         ]
 
     def __str__(self) -> str:
@@ -224,3 +268,27 @@ class SignatureFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration}: {self.reason}"
+
+
+class ChangeEvent(models.Model):
+    """A change someone's tooling announced (a deploy, a config push, a migration): PagerDuty's
+    change events. Kept for its service's "Recent changes" panel and written on the timeline
+    of that service's open incidents ("check recent deployments" has an answer)."""
+
+    integration = models.ForeignKey(Integration, models.CASCADE, related_name="changes")
+    service = models.ForeignKey(
+        Service, models.SET_NULL, null=True, blank=True, related_name="changes"
+    )
+    at = models.DateTimeField(default=timezone.now, help_text="When the change happened")
+    received_at = models.DateTimeField(default=timezone.now)
+    summary = models.CharField(max_length=1024)
+    source = models.CharField(max_length=255, blank=True)
+    custom_details = models.JSONField(default=dict, blank=True)
+    links = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["service", "-at"], name="change_service_at")]
+
+    def __str__(self) -> str:
+        return self.summary[:80]

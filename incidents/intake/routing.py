@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 
 from incidents.intake.models import Integration, RoutingRule
-from incidents.intake.payloads import Group
 from incidents.models import Service
 from runbooks.models import Scenario
 
@@ -87,32 +86,53 @@ class Decision:
     rule: RoutingRule | None
 
 
-def current_scenario(title: str) -> Scenario | None:
+def current_scenario(title: str, memo: dict | None = None) -> Scenario | None:
     """The scenario of that title in a runbook's current version."""
     if not title:
         return None
+    if memo is not None:
+        key = ("scenario", title.lower())
+        if key not in memo:
+            memo[key] = current_scenario(title)
+        return memo[key]
     return (
-        Scenario.objects.filter(title__iexact=title, version__runbook__current_version=F("version"))
+        Scenario.objects.units()
+        .filter(title__iexact=title, version__runbook__current_version=F("version"))
         .select_related("version__runbook")
         .first()
     )
 
 
-def decide(integration: Integration, group: Group) -> Decision:
-    rules = (
-        RoutingRule.objects.filter(enabled=True)
-        .filter(Q(integration__isnull=True) | Q(integration=integration))
-        .select_related("service")
-    )
-    context = group.context()
+def decide(
+    integration: Integration,
+    context: dict,
+    severity: str,
+    service: str,
+    memo: dict | None = None,
+) -> Decision:
+    """The first matching rule's decision on a group (its `context`, see Alert.context), with
+    the group's own severity and service name where the rule sets none. `memo`: a dict kept
+    over a batch of groups, so rules, services and scenarios are read once per batch."""
+    memo = {} if memo is None else memo
+    if ("rules", integration.pk) not in memo:
+        memo[("rules", integration.pk)] = list(
+            RoutingRule.objects.filter(enabled=True)
+            .filter(Q(integration__isnull=True) | Q(integration=integration))
+            .select_related("service")
+        )
+    rules = memo[("rules", integration.pk)]
     rule = next((r for r in rules if matches(r, context)), None)
     if rule is not None and rule.action == RoutingRule.Action.DROP:
         return Decision(True, "", [], None, rule)
-    severity = (rule.severity if rule else "") or group.severity or integration.default_severity
-    service = rule.service if rule and rule.service_id else None
-    if service is None and group.service:
-        service = Service.objects.filter(name__iexact=group.service).first()
-    if service is None:
-        service = integration.default_service
-    scenario = current_scenario(rule.scenario_title) if rule else None
-    return Decision(False, severity, [service] if service else [], scenario, rule)
+    severity = (rule.severity if rule else "") or severity or integration.default_severity
+    found = rule.service if rule and rule.service_id else None
+    if found is None and service:
+        if ("service", service.lower()) not in memo:
+            memo[("service", service.lower())] = Service.objects.filter(
+                name__iexact=service
+            ).first()
+        found = memo[("service", service.lower())]
+    if found is None:
+        found = integration.default_service
+    scenario = current_scenario(rule.scenario_title, memo) if rule else None
+    return Decision(False, severity, [found] if found else [], scenario, rule)

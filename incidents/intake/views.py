@@ -1,5 +1,6 @@
-"""POST /hooks/<kind>/<token>/: authenticate by token, bound the body, rate-limit, validate,
-store the raw delivery and queue its processing; answer 202 in milliseconds.
+"""POST /hooks/<kind>/<token>/: authenticate by token (and the format's signature), bound the
+body, rate-limit, validate with the format's reader (`formats`), store the raw delivery and
+queue its processing (`process`); answer 202 in milliseconds.
 
 Errors are JSON `{"error": "…"}` with the status a sender's retry logic understands: 400 for a
 payload that will never work, 404 for an unknown token, 413 for a body over 1 MB, 429 with
@@ -9,19 +10,33 @@ delivery is processed in the request instead of being lost.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.db import IntegrityError, transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from console.queue import enqueue
+from incidents.intake import formats
+from incidents.intake.formats import Reading, Refusal
+from incidents.intake.formats.base import decode
 from incidents.intake.models import InboundEvent, Integration, token_digest
-from incidents.intake.payloads import PayloadError, read
-from incidents.intake.process import kick_key, process_event
+from incidents.intake.process import (
+    drain,
+    kick_key,
+    process_again,
+    refresh_health_now_and_then,
+    signature_failed,
+)
+from incidents.models import Incident
 
+log = logging.getLogger(__name__)
 MAX_BODY = 1024 * 1024
 
 
@@ -34,14 +49,32 @@ def refuse(status: int, reason: str, **headers: str) -> JsonResponse:
 
 def over_rate(integration: Integration) -> int:
     """Seconds until the next minute if this delivery is over the integration's budget,
-    else 0. Counted in the cache (Redis in production); a cache that is down limits nothing."""
+    else 0. Counted in the cache (Redis in production); while the cache is down, in this
+    process (each web process then allows the budget: a flood is still bounded)."""
     now = time.time()
     window = int(now // 60)
     key = f"hook-rate:{integration.pk}:{window}"
     count = count_in_window(key, 90)
-    if count is not None and count > integration.rate_limit_per_minute:
+    if count is None:
+        count = count_here(key, window)
+    if count > integration.rate_limit_per_minute:
         return max(1, int(60 - now % 60))
     return 0
+
+
+_local_counts: dict[str, int] = {}
+_local_window = [0]
+_local_lock = threading.Lock()
+
+
+def count_here(key: str, window: int) -> int:
+    """The per-process fallback of count_in_window: this minute's counts, in memory."""
+    with _local_lock:
+        if _local_window[0] != window:
+            _local_counts.clear()
+            _local_window[0] = window
+        _local_counts[key] = _local_counts.get(key, 0) + 1
+        return _local_counts[key]
 
 
 def count_in_window(key: str, ttl: int) -> int | None:
@@ -82,12 +115,23 @@ def forget_integrations(**kwargs) -> None:
     _lookups.clear()
 
 
+def chunked(request: HttpRequest) -> bool:
+    return "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+
+
 def read_body(request: HttpRequest) -> bytes | None:
-    """The body, or None when it is over MAX_BODY (without reading more than that)."""
+    """The body, or None when it is over MAX_BODY (without reading more than that).
+
+    A chunked body has no Content-Length, so Django's request stream is empty: it is read from
+    the server's input instead, which gunicorn ends at the last chunk (`wsgi.input_terminated`).
+    """
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > MAX_BODY:
         return None
-    body = request.read(MAX_BODY + 1)
+    if chunked(request) and not declared:
+        body = request.environ["wsgi.input"].read(MAX_BODY + 1)
+    else:
+        body = request.read(MAX_BODY + 1)
     return None if len(body) > MAX_BODY else body
 
 
@@ -96,11 +140,15 @@ def hook(request: HttpRequest, kind: str, token: str) -> JsonResponse:
     if request.method != "POST":
         return refuse(405, "POST the payload to this URL.", Allow="POST")
     integration = find_integration(kind, token)
-    if integration is None:
+    if integration is None or kind not in formats.FORMATS:
         return refuse(404, "No enabled integration of this kind has this token.")
+    if chunked(request) and not request.environ.get("wsgi.input_terminated"):
+        return refuse(
+            411, "This server reads chunked bodies only behind gunicorn: send Content-Length."
+        )
     body = read_body(request)
     if body is None:
-        return refuse(413, f"The body is over {MAX_BODY} bytes.")
+        return too_large(request)
     retry_after = over_rate(integration)
     if retry_after:
         return refuse(
@@ -108,32 +156,111 @@ def hook(request: HttpRequest, kind: str, token: str) -> JsonResponse:
             f"Over {integration.rate_limit_per_minute} deliveries a minute for this integration.",
             Retry_After=str(retry_after),
         )
-    if kind == Integration.Kind.STRIPE:
-        from incidents.intake.stripe_events import receive
-
-        return receive(request, integration, body)
     try:
-        read(kind, body, integration.pk)
-    except PayloadError as exc:
-        return refuse(400, str(exc))
-    event = InboundEvent.objects.receive(integration, body.decode())
+        formats.authenticate(kind, body, integration, request.headers)
+    except Refusal as exc:
+        if not exc.signature:
+            return refuse(exc.status, exc.reason)
+        signature_failed(integration, exc.reason, request.META.get("REMOTE_ADDR", ""))
+        return refuse(400, f"Signature not verified: {exc.reason[:300]}")
+    try:
+        reading = formats.read(kind, body, integration)
+    except Refusal as exc:
+        return refuse(exc.status, exc.reason)
+    except Exception:  # a reader's bug: keep the delivery, processing fails it visibly
+        log.exception("the %s reader raised on a delivery to %s", kind, integration)
+        reading = Reading([])
+    text = decode(body)
+    if reading.once_key:
+        return store_once(integration, text, reading)
+    return accepted(InboundEvent.objects.receive(integration, text))
+
+
+def too_large(request: HttpRequest) -> JsonResponse:
+    """413, and the connection closed after it: the rest of the body is not read, and a
+    client that sends its next request on this connection must not have it taken for that."""
+    response = refuse(413, f"The body is over {MAX_BODY} bytes.")
+    close_after(request)
+    return response
+
+
+def close_after(request: HttpRequest) -> None:
+    """Have the server close this connection once the response is sent (gunicorn drops a
+    Connection header from the application, so its request is told instead)."""
+    request.environ["console.close_connection"] = True
+
+
+def store_once(integration: Integration, text: str, reading: Reading) -> JsonResponse:
+    """Keep a delivery with an id once: a replay (same id) finds the first row and is not
+    processed again."""
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                integration=integration,
+                body=text,
+                external_id=reading.once_key,
+                event_type=reading.event_type,
+            )
+    except IntegrityError:
+        first = InboundEvent.objects.filter(
+            integration=integration, external_id=reading.once_key
+        ).values_list("pk", "state")
+        if not first:  # not the event-id constraint after all
+            raise
+        [(pk, state)] = first
+        if state == InboundEvent.State.FAILED and process_again(first.filter(pk=pk)):
+            # The first delivery failed: the sender's retry is a chance to process it again.
+            return accepted(InboundEvent.objects.get(pk=pk))
+        return JsonResponse({"status": "duplicate", "id": pk})
     return accepted(event)
 
 
 def accepted(event: InboundEvent) -> JsonResponse:
     """Have the delivery processed: by a worker, or here when the broker is down."""
+    refresh_health_now_and_then()
     if kick(event.integration_id):
         return JsonResponse({"id": event.pk, "status": "queued"}, status=202)
-    outcome = process_event(event.pk)
+    process_here()
+    state, incident = (
+        InboundEvent.objects.filter(pk=event.pk).values_list("state", "incident_id").get()
+    )
+    processed = state != InboundEvent.State.PENDING
     return JsonResponse(
         {
             "id": event.pk,
-            "status": outcome.state,
-            "incident": outcome.incident.reference if outcome.incident else None,
-            "note": "The task queue is unavailable: processed in the request.",
+            "status": state,
+            "incident": Incident(pk=incident).reference if incident else None,
+            "note": "The task queue is unavailable: "
+            + ("processed in the request." if processed else "processed by this server shortly."),
         },
         status=202,
     )
+
+
+# With the broker down, one request at a time per process processes what is pending (its own
+# delivery and those that arrived meanwhile, collapsed by group); the others only say "more"
+# and answer at once, instead of queueing on the same alerts' row locks.
+HERE_PASSES = 4
+_here_lock = threading.Lock()
+_here_more = threading.Event()
+
+
+def process_here() -> None:
+    """Process pending deliveries in this request unless another request of this process is
+    doing so: then it will, as it drains again while `_here_more` is set. A delivery stored
+    before the flag is set is seen by the holder's next pass, or by this caller once the
+    holder lets go. At most HERE_PASSES batches per request: under a flood, what is left
+    goes to the next delivery's request (or the sweep, once the broker is back)."""
+    _here_more.set()
+    passes = 0
+    while passes < HERE_PASSES and _here_more.is_set() and _here_lock.acquire(blocking=False):
+        try:
+            while passes < HERE_PASSES and _here_more.is_set():
+                passes += 1
+                _here_more.clear()
+                drain(None, max_batches=1)
+        finally:
+            _here_lock.release()
 
 
 # A processing task per integration at most this often; it drains every pending delivery.
@@ -149,11 +276,14 @@ def kick(integration_id: int) -> bool:
     a whole group to many receivers) the task drains everything that arrived meanwhile. The
     delivery is stored before its kick, and the drain forgets the kick before its last pass,
     so a delivery either meets that last pass or kicks a new drain (see process_pending).
+    That needs the cache the worker forgets in: with a per-process cache (local memory, the
+    embedded default) every delivery kicks.
     """
     from incidents.tasks import process_pending
 
     key = kick_key(integration_id)
-    if not cache.add(key, 1, KICK_SECONDS) and not getattr(cache, "unavailable", False):
+    shared = not isinstance(caches["default"], LocMemCache)
+    if shared and not cache.add(key, 1, KICK_SECONDS) and not getattr(cache, "unavailable", False):
         return True  # a task is on its way
     if enqueue(process_pending, integration_id):
         return True

@@ -16,7 +16,11 @@ from console.formtoken import one_time_form
 from incidents import actions
 from incidents.forms import AcknowledgeForm, NoteForm, RoleForm, SeverityForm, StatusForm
 from incidents.models import Incident, Status, TimelineEvent
-from incidents.permissions import get_incident_for_user, require_perm
+from incidents.permissions import (
+    get_incident_for_user,
+    require_acknowledge_as,
+    require_status_change,
+)
 from incidents.statuspage.actions import may_publish
 from incidents.statuspage.final import resolve_with_final_update
 from incidents.statuspage.models import CommsTemplate
@@ -74,8 +78,7 @@ def acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, incident, _form_errors(form), status=400)
     on_behalf_of = form.cleaned_data["on_behalf_of"]
-    if on_behalf_of is not None and on_behalf_of != request.user:
-        require_perm(request, "incidents.acknowledge_for_others")
+    require_acknowledge_as(request, on_behalf_of)
     try:
         actions.acknowledge(incident, by=request.user, on_behalf_of=on_behalf_of)
     except actions.ActionError as exc:
@@ -91,8 +94,7 @@ def change_status(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, incident, _form_errors(form), status=400)
     to = form.cleaned_data["status"]
-    if Status.RESOLVED in (to, incident.status):
-        require_perm(request, "incidents.resolve_incident")
+    require_status_change(request, incident, to)
     final = to == Status.RESOLVED and form.cleaned_data["final_update"]
     if final and not may_publish(request.user, incident):
         raise PermissionDenied("You may resolve, but not publish the final public update.")

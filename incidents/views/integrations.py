@@ -33,31 +33,29 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from console.formtoken import one_time_form
 from console.switches import posted_switch, refuse
+from incidents.intake.formats import FORMATS
 from incidents.intake.models import (
     Alert,
     InboundEvent,
     Integration,
     SignatureFailure,
+    kind_choices,
 )
+from incidents.intake.process import MAX_ATTEMPTS, drain, process_again
+from incidents.intake.views import kick
 from incidents.models import Incident, Service
 from incidents.permissions import require_perm
 
 RECENT = timedelta(hours=24)
 RECENT_DELIVERIES_SHOWN = 20
+FAILED_SHOWN = 50
 # An environment variable's name as shells accept it; a pasted secret (whsec_…) is not one.
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
-# The list's narrow column: the kind without its long label.
-KIND_SHORT = {"alertmanager": "Alertmanager", "generic": "Generic JSON", "stripe": "Stripe"}
 # Shown beside the alert's name; every label is in the alert's <details>.
 KEY_LABELS = ("instance", "job", "service", "severity")
-KIND_HELP = {
-    Integration.Kind.ALERTMANAGER: "Prometheus Alertmanager's webhook receiver (version 4). "
-    "Alerts grouped by Alertmanager join one incident; resolved alerts are recorded.",
-    Integration.Kind.GENERIC: "Any script, cron job or tool: POST a JSON object with a title "
-    "(and optionally severity, service, dedup_key, details, url).",
-    Integration.Kind.STRIPE: "Stripe webhook events (payment failures, disputes), each "
-    "verified with the endpoint's signing secret.",
-}
+# The list's narrow column: the kind without its long label.
+KIND_SHORT = {kind: getattr(module, "SHORT", module.LABEL) for kind, module in FORMATS.items()}
+KIND_HELP = {kind: getattr(module, "HELP", "") for kind, module in FORMATS.items()}
 
 
 # -- access ----------------------------------------------------------------------------------
@@ -73,6 +71,8 @@ def get_integration_for_user(request: HttpRequest, pk: int, perm: str | None = N
 # -- integrations: reading -------------------------------------------------------------------
 def masked_hook_path(integration: Integration) -> str:
     """/hooks/<kind>/<first characters>…/: enough to tell URLs apart, useless to a sender."""
+    if integration.secret_outside_url:  # PagerDuty, Opsgenie: the API path and the key's start
+        return f"{integration.hook_path('')} · key {integration.token_hint}…"
     return reverse("hook", args=[integration.kind, integration.token_hint])[:-1] + "…/"
 
 
@@ -117,14 +117,52 @@ def integrations_with_traffic() -> list[Integration]:
 @login_required
 def integration_list(request: HttpRequest) -> HttpResponse:
     require_perm(request, "incidents.view_integration")
-    context = {"integrations": integrations_with_traffic(), "nav": "integrations"}
+    failed = InboundEvent.objects.filter(state=InboundEvent.State.FAILED)
+    shown = list(
+        failed.select_related("integration").defer("body").order_by("-id")[: FAILED_SHOWN + 1]
+    )
+    context = {
+        "integrations": integrations_with_traffic(),
+        "failed_deliveries": shown[:FAILED_SHOWN],
+        "failed_total": len(shown) if len(shown) <= FAILED_SHOWN else failed.count(),
+        "max_attempts": MAX_ATTEMPTS,
+        "nav": "integrations",
+    }
     return render(request, "incidents/integrations.html", context)
+
+
+@require_POST
+@login_required
+def deliveries_again(request: HttpRequest) -> HttpResponse:
+    """Process failed deliveries again (after a fix): one (`delivery=<id>`) or all of them
+    (`all=1`). Each goes back to pending and is read from its stored body from scratch."""
+    require_perm(request, "incidents.view_integration")
+    require_perm(request, "incidents.change_integration")
+    failed = InboundEvent.objects.filter(state=InboundEvent.State.FAILED)
+    if request.POST.get("all") == "1":
+        chosen = failed
+    elif (request.POST.get("delivery") or "").isdigit():
+        chosen = failed.filter(pk=int(request.POST["delivery"]))
+    else:
+        return refuse("Say delivery=<id> or all=1.")
+    count = chosen.count()
+    if not count:
+        messages.info(request, "No failed delivery to process again: it was already taken.")
+        return redirect("incidents:integrations")
+    for integration_id in process_again(chosen):
+        if not kick(integration_id):  # no broker: here, now
+            drain(integration_id)
+    messages.success(
+        request,
+        f"{count} deliver{'y' if count == 1 else 'ies'} queued to be processed again.",
+    )
+    return redirect("incidents:integrations")
 
 
 # -- integrations: forms ---------------------------------------------------------------------
 class IntegrationForm(forms.ModelForm):
     kind = forms.ChoiceField(
-        choices=Integration.Kind.choices,
+        choices=kind_choices,
         widget=forms.RadioSelect,
         initial=Integration.Kind.ALERTMANAGER,
     )
@@ -203,7 +241,7 @@ class IntegrationForm(forms.ModelForm):
         chosen = str(self["kind"].value() or "")
         return [
             {"value": value, "label": label, "help": KIND_HELP[value], "checked": value == chosen}
-            for value, label in Integration.Kind.choices
+            for value, label in kind_choices()
         ]
 
 
@@ -221,6 +259,9 @@ def token_page(
     context = {
         "integration": integration,
         "hook_url": hook_url,
+        # PagerDuty's routing key and Opsgenie's API key travel outside the URL.
+        "secret": token if integration.secret_outside_url else "",
+        "base_url": request.build_absolute_uri("/"),
         "rotated": rotated,
         "secret_missing": integration.kind == Integration.Kind.STRIPE
         and not os.environ.get(integration.signing_secret_env),
@@ -331,12 +372,21 @@ class AlertRow:
     other_annotations: list[tuple[str, str]] = field(default_factory=list)
     runbook_url: str = ""
     source_url: str = ""
+    # Dashboard, panel, silence, image… (Grafana's URLs, any `<name>_url` annotation).
+    links: list[tuple[str, str]] = field(default_factory=list)
 
 
 def alert_row(alert: Alert) -> AlertRow:
     labels = alert.labels if isinstance(alert.labels, dict) else {}
     annotations = alert.annotations if isinstance(alert.annotations, dict) else {}
-    shown = ("summary", "description", "runbook_url")
+    links = [
+        (str(k).removesuffix("_url").replace("_", " ").capitalize(), web_url(v))
+        for k, v in sorted(annotations.items())
+        if str(k).endswith("_url") and k != "runbook_url" and web_url(v)
+    ]
+    shown = {"summary", "description", "runbook_url"} | {
+        k for k in annotations if str(k).endswith("_url") and web_url(annotations[k])
+    }
     return AlertRow(
         alert=alert,
         key_labels=[(name, str(labels[name])) for name in KEY_LABELS if labels.get(name)],
@@ -348,6 +398,7 @@ def alert_row(alert: Alert) -> AlertRow:
         ),
         runbook_url=web_url(annotations.get("runbook_url")),
         source_url=web_url(alert.source_url),
+        links=links,
     )
 
 

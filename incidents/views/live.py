@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from incidents.escalation.models import NotificationDelivery
 from incidents.escalation.panel import escalation_panel
 from incidents.forms import NoteForm, responders
+from incidents.intake.changes import recent_changes
 from incidents.models import (
     Incident,
     PinnedNote,
@@ -130,6 +131,8 @@ def live_context(request: HttpRequest, incident: Incident, since: int | None) ->
         ),
         # The alerts that opened or joined the incident: one query however many.
         "alerts": alerts_panel(incident),
+        # Changes (deploys…) announced for its services around it: one query, none without.
+        "changes": recent_changes(incident, services),
         # Status updates: the due time and the latest published ones (two queries).
         "comms": comms,
         # Whether this user may publish now (no query: roles above, permissions cached); the

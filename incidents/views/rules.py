@@ -27,7 +27,7 @@ from incidents.permissions import require_perm
 from runbooks.models import Scenario
 
 MAX_CONDITIONS = 5
-# What routing.field_value can reach in a delivery's context (payloads.Group.context).
+# What routing.field_value can reach in a delivery's context (formats.Alert.context).
 MAP_FIELDS = ("labels", "annotations")
 PLAIN_FIELDS = ("title", "severity", "service", "status", "receiver")
 FIELD_SUGGESTIONS = (
@@ -57,7 +57,8 @@ def get_rule_for_user(request: HttpRequest, pk: int, perm: str | None = None) ->
 def current_scenario_titles() -> list[str]:
     """Titles of the scenarios in each runbook's current version (what a rule can attach)."""
     return list(
-        Scenario.objects.filter(version__runbook__current_version=F("version"))
+        Scenario.objects.units()
+        .filter(version__runbook__current_version=F("version"))
         .order_by("title")
         .values_list("title", flat=True)
         .distinct()

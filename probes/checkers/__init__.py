@@ -10,7 +10,15 @@ fall due together take as long as the slowest, not the sum.
 
 from __future__ import annotations
 
-from probes.checkers import celery_queue, http, net, postgres, redis_server, stripe_account
+from probes.checkers import (
+    celery_queue,
+    heartbeat,
+    http,
+    net,
+    postgres,
+    redis_server,
+    stripe_account,
+)
 from probes.checkers.base import FAILING, CheckResult, Status, worst
 
 CHECKERS = {
@@ -22,6 +30,7 @@ CHECKERS = {
     "redis": redis_server,
     "stripe": stripe_account,
     "celery": celery_queue,
+    "heartbeat": heartbeat,
 }
 
 __all__ = ["CHECKERS", "CheckResult", "FAILING", "Status", "worst"]

@@ -61,9 +61,10 @@ def tail(log: Path, lines: int = 60) -> str:
     return "--- runconsole output (tail) ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
-def healthz_ok(port: int) -> bool:
+def healthz_ok(port: int, timeout: float = 2) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+        url = f"http://127.0.0.1:{port}/healthz"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
@@ -154,3 +155,88 @@ def test_runconsole_serves_runs_tasks_and_stops_cleanly(tmp_path: Path) -> None:
     # it forked (gunicorn workers, Celery's pool) are gone.
     leftovers = {name: pid for name, pid in pids.items() if group_alive(pid)}
     assert leftovers == {}, tail(log)
+
+
+def restarted_pids(log: Path, name: str) -> list[int]:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return [int(pid) for pid in re.findall(rf"runconsole: {name} restarted, pid (\d+)", text)]
+
+
+def heartbeat_pid(database: Path, name: str) -> int | None:
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+        try:
+            row = conn.execute(
+                "SELECT json_extract(info, '$.pid') FROM probes_heartbeat WHERE name = ?", (name,)
+            ).fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return row[0] if row else None
+
+
+def test_a_worker_killed_with_sigkill_is_restarted_and_the_web_server_answers_throughout(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    var_dir = tmp_path / "var"
+    env = console_env(var_dir, PYTHONUNBUFFERED="1", CONSOLE_HEARTBEAT_SECONDS="1")
+    manage(env, "migrate", "--noinput", "-v0")
+    port = free_port()
+    log = tmp_path / "runconsole.log"
+    database = var_dir / "console.sqlite3"
+
+    with runconsole(env, port, log) as supervisor:
+        wait_for(lambda: healthz_ok(port), 60, f"/healthz on port {port}", log)
+        old_worker = child_pids(log)["worker"]
+        wait_for(
+            lambda: heartbeat_pid(database, "worker") == old_worker, 60, "worker heartbeat", log
+        )
+
+        # /healthz asked every 100 ms from the kill until the new worker has done a task.
+        answers: list[bool] = []
+        stop = threading.Event()
+
+        def ask() -> None:
+            while not stop.is_set() and len(answers) < 3000:
+                # Answered at all is what counts here (a busy machine may be slow).
+                answers.append(healthz_ok(port, timeout=15))
+                time.sleep(0.1)
+
+        asker = threading.Thread(target=ask)
+        asker.start()
+        try:
+            os.kill(old_worker, signal.SIGKILL)
+            wait_for(lambda: restarted_pids(log, "worker"), 30, "the worker's restart", log)
+            (new_worker,) = restarted_pids(log, "worker")
+            assert new_worker != old_worker
+            # The new worker is a real one: it consumes from the broker and beats.
+            queued = manage(env, "shell", "-c", QUEUE_OVERDUE_CHECK)
+            incident_id = int(re.search(r"incident=(\d+)", queued).group(1))
+            wait_for(
+                lambda: breach_events(database, incident_id) == 1,
+                60,
+                "the restarted worker to record ack_target_breached",
+                log,
+            )
+            wait_for(
+                lambda: heartbeat_pid(database, "worker") == new_worker,
+                30,
+                "the restarted worker's heartbeat",
+                log,
+            )
+        finally:
+            stop.set()
+            asker.join(10)
+        assert supervisor.poll() is None, tail(log)
+        assert len(answers) > 10 and all(answers), f"{answers.count(False)} of {len(answers)}"
+        text = log.read_text(errors="replace")
+        assert f"worker (pid {old_worker}) exited with signal SIGKILL; restarting in 1 s" in text
+        # The dead worker's pool processes were stopped with it.
+        wait_for(lambda: not group_alive(old_worker), 15, "the old worker's pool to go", log)
+
+        supervisor.send_signal(signal.SIGINT)
+        returncode = supervisor.wait(timeout=20)
+
+    assert returncode == 0, tail(log)
+    for pgid in (*child_pids(log).values(), new_worker):
+        assert not group_alive(pgid), tail(log)

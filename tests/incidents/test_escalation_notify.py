@@ -84,10 +84,16 @@ def test_email_slack_and_webhook_are_delivered_and_recorded(people, responder):
         assert message.subject.startswith(f"[P0] {incident.reference} Checkout returns 502")
         assert f"/incidents/{incident.pk}/" in message.body
 
-        # Slack: Block Kit with a header, a section (severity, title, link, mention), context.
+        # Slack: Block Kit with a header, a section (severity, title, link, mention), context,
+        # and the Acknowledge / Escalate buttons.
         (payload,) = json_bodies(slack)
         types = [block["type"] for block in payload["blocks"]]
-        assert types == ["header", "section", "context"]
+        assert types == ["header", "section", "context", "actions"]
+        buttons = payload["blocks"][3]["elements"]
+        assert [(b["action_id"], b["value"]) for b in buttons] == [
+            ("acknowledge", str(incident.pk)),
+            ("escalate", str(incident.pk)),
+        ]
         section = payload["blocks"][1]
         assert "<@U0ONCALL01>" in section["text"]["text"]
         assert f"/incidents/{incident.pk}/|Checkout returns 502>" in section["text"]["text"]

@@ -299,7 +299,7 @@ VALID = {
     ("changes", "field", "message"),
     [
         ({"name": "   "}, "name", "This field is required"),
-        ({"kind": "pagerduty"}, "kind", "Select a valid choice"),
+        ({"kind": "nagios"}, "kind", "Select a valid choice"),
         ({"rate_limit_per_minute": "0"}, "rate_limit_per_minute", "greater than or equal to 1"),
         ({"rate_limit_per_minute": "lots"}, "rate_limit_per_minute", "Enter a whole number"),
         ({"kind": "stripe"}, "signing_secret_env", "name the environment variable"),
@@ -438,8 +438,9 @@ def make_traffic(count: int) -> list[Integration]:
 def test_integration_list_queries_do_not_grow(lead_client, size, django_assert_num_queries):
     make_traffic(size)
     # session, user, user permissions, group permissions, the integrations (+ default
-    # service) with their last delivery, last day's deliveries by state and bad signatures
-    with django_assert_num_queries(5):
+    # service) with their last delivery, last day's deliveries by state and bad signatures,
+    # the failed deliveries (with their integration)
+    with django_assert_num_queries(6):
         response = lead_client.get("/incidents/integrations/")
     assert response.status_code == 200
     assert len(response.context["integrations"]) == size

@@ -17,9 +17,9 @@ from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
+from incidents.intake.formats.stripe import money
 from incidents.intake.models import InboundEvent, SignatureFailure
 from incidents.intake.process import process_event
-from incidents.intake.stripe_events import money
 from incidents.models import Incident, Service, TimelineEvent
 from runbooks.importer import import_runbook
 from tests.incidents.test_intake import make_integration

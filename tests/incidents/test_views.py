@@ -280,7 +280,7 @@ def test_timeline_poll_answers_304_when_nothing_changed(
     assert "New finding" in body
     assert body.lstrip().startswith('<section id="timeline-live"')
     panels = ("incident-header", "roles", "controls", "pinned", "checklists", "alerts", "su-live")
-    panels += ("escalation", "su-entry")
+    panels += ("escalation", "su-entry", "changes")
     for panel in panels:
         assert f'id="{panel}"' in body
     assert body.count('hx-swap-oob="true"') == len(panels)

@@ -11,6 +11,7 @@ import pytest
 from runbooks.classify import sections
 from runbooks.parser import parse_runbook, walk_steps
 from runbooks.repair import repair_text
+from runbooks.steps import checklist_steps
 from tests.seeds import SEED_FILES, needs_seeds
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,22 +306,26 @@ def test_seed_003_is_a_handbook_of_procedures():
     tree = parse(seed("003"))
     assert attachable(tree, "scenario") == []
     titles = [s["title"] for s in attachable(tree, "procedure")]
+    # Chapters that list several named tasks ("Health Check Procedures" over Application /
+    # Database / External Services Health Check) are read as those tasks.
     for expected in [
         "P0 - Critical Incident Response",
         "P1 - High Priority Incident Response",
         "Standard Deployment",
         "Emergency Deployment (Hotfix)",
         "Rollback Procedure",
-        "Database Migration",
-        "Health Check Procedures",
-        "Alert Response Procedures",
+        "Migration Procedure",
+        "Migration Rollback",
+        "Application Health Check",
+        "Database Health Check",
+        "High Error Rate Alert",
         "Slow Application Response",
         "Security Breach Response",
         "Suspicious Activity Response",
-        "Backup Procedures",
-        "Recovery Procedures",
+        "Manual Backup Creation",
+        "Database Recovery",
         "Scheduled Maintenance",
-        "Database Maintenance",
+        "Weekly Database Maintenance",
     ]:
         assert expected in titles
     for reference in ["Severity Levels", "Internal Team", "Escalation Matrix", "Overview"]:
@@ -412,4 +417,93 @@ def test_lines_markdown_consumes_without_a_token_are_kept():
     assert [u["text"] for u in tree["unparsed"]] == [
         "[log]: https://a.example/one",
         "[log]: https://b.example/two",
+    ]
+
+
+# -- titles and anchors ----------------------------------------------------------------------
+def test_anchors_are_githubs_with_duplicates_suffixed_in_document_order():
+    text = (
+        "# 🔧 Runbook: Cache\n\n## Verify\n\n1. a\n\n## Issue 3: Cache down (P1)\n\n"
+        "### Verify\n\n1. b\n\n## Verify\n\n1. c\n\n## verify 1\n\n1. d\n\n"
+        "**Verify**\n\n1. e\n"
+    )
+    tree, _ = parse_runbook(text)
+    nodes = list(sections(tree))
+    assert [n["anchor"] for n in nodes] == [
+        "-runbook-cache", "verify", "issue-3-cache-down-p1", "verify-1", "verify-2",
+        "verify-1-1", "verify-3",
+    ]
+    assert len({n["anchor"] for n in nodes}) == len(nodes)
+    assert [n["title"] for n in nodes][:3] == ["Cache", "Verify", "Cache down (P1)"]
+
+
+def test_a_file_titled_in_its_front_matter_is_one_unit_with_its_checklist():
+    text = "---\ntitle: Zone failure recovery\n---\n\n## Why\n\nZones fail.\n\n## Checks\n\n" \
+        "1. Check the ring\n\n## Steps\n\n1. Scale down\n2. Delete the PVCs\n"
+    tree, _ = parse_runbook(text, "zone")
+    assert (tree["kind"], tree["title"]) == ("procedure", "Zone failure recovery")
+    assert [(s["group"], s["text"]) for s in tree["checklist"]] == [
+        ("Checks", "Check the ring"), ("Steps", "Scale down"), ("Steps", "Delete the PVCs"),
+    ]
+
+
+def test_checklists_from_every_common_form():
+    text = """# RedisDown
+
+## Meaning
+
+Redis does not answer; sessions drop.
+
+## Diagnosis
+
+### Verify Redis Status
+
+```bash
+redis-cli ping
+```
+
+### Step 2: Read the logs
+
+```bash
+# 1. Tail the server log
+tail -n 100 /var/log/redis.log
+# 2. Look for OOM kills
+dmesg | grep -i oom
+```
+
+## Mitigation
+
+Restart the pod with `kubectl rollout restart deploy/redis` and watch it come back.
+
+- [ ] Tell #ops
+  - with the incident link
+- TODO: add the failover steps
+
+```text
+[ ] Sessions back
+[ ] Error rate below 1 %
+```
+"""
+    tree, _ = parse_runbook(text)
+    [unit] = [s for s in sections(tree) if s["kind"] in ("scenario", "procedure")]
+    assert (unit["title"], unit["kind"]) == ("RedisDown", "scenario")
+    flat = checklist_steps(unit)
+    assert [(s["group"], s["depth"], s["text"]) for s in flat] == [
+        ("Diagnosis", 0, "Verify Redis Status"),
+        ("Diagnosis", 0, "Read the logs"),
+        ("Diagnosis", 1, "Tail the server log"),
+        ("Diagnosis", 1, "Look for OOM kills"),
+        ("Mitigation", 0, "Restart the pod with `kubectl rollout restart deploy/redis` and "
+         "watch it come back."),
+        ("Mitigation", 0, "Tell #ops"),
+        ("Mitigation", 1, "with the incident link"),
+        ("Mitigation", 0, "Sessions back"),
+        ("Mitigation", 0, "Error rate below 1 %"),
+    ]
+    assert flat[0]["code"][0]["content"] == "redis-cli ping\n"
+    assert flat[3]["code"][0]["content"] == "dmesg | grep -i oom\n"
+    # Meaning is context beside the checklist; any section can be followed the same way.
+    diagnosis = unit["children"][1]
+    assert [s["text"] for s in checklist_steps(diagnosis)][:2] == [
+        "Verify Redis Status", "Read the logs",
     ]

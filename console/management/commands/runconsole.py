@@ -4,8 +4,9 @@ One command for a laptop or a demo, so nobody has to juggle three terminals. Thi
 only a supervisor: each child runs in its own session, so the terminal's Ctrl-C reaches the
 supervisor alone, which then stops every child's whole process group (gunicorn's workers,
 Celery's pool) in order: SIGTERM, up to GRACE_SECONDS to finish, SIGKILL for what is left.
-If any child exits on its own, the others are stopped too and the command fails: a console
-whose worker died would silently stop escalating.
+A worker or beat that exits on its own is restarted (console/supervise.py: backoff, a limit
+per minute, each restart logged) while the web server keeps serving; if the web server exits,
+the others are stopped too and the command fails.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from console.env import env_int, env_str, redact_url
+from console.supervise import Supervisor
 
 GRACE_SECONDS = 10.0
 POLL_SECONDS = 0.2
@@ -71,6 +73,9 @@ class Child:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def exited(self) -> int | None:
+        return self.process.poll()
 
     def group_alive(self) -> bool:
         # Reap the leader first: an unreaped (zombie) leader keeps its group answering kill 0.
@@ -127,10 +132,11 @@ class Command(BaseCommand):
         children: list[Child] = []
         died: Child | None = None
         try:
-            for name, argv in self._commands(host, port):
+            commands = dict(self._commands(host, port))
+            for name, argv in commands.items():
                 children.append(self._spawn(name, argv))
             self._banner(host, port, children)
-            died = self._watch(children)
+            died = self._watch(children, commands)
         finally:
             self._stop(children)
             for signum, handler in previous.items():
@@ -157,7 +163,12 @@ class Command(BaseCommand):
                 [
                     python, "-m", "gunicorn", "console.wsgi:application",
                     "--bind", bind,
-                    "--worker-class", "gthread", "--workers", "2", "--threads", "4",
+                    # gthread, but a connection takes a thread only once it sends bytes:
+                    # idle sockets (browser preconnects) made writes wait seconds.
+                    "--worker-class", "console.gunicorn_worker.ReadyThreadWorker",
+                    # Four processes of two threads, not two of four: a short write then
+                    # waits less behind a long page render holding its process's GIL.
+                    "--workers", "4", "--threads", "2",
                     # Workers finish in-flight requests before our SIGKILL deadline.
                     "--graceful-timeout", str(int(GRACE_SECONDS) - 2),
                     "--access-logfile", "-",
@@ -225,26 +236,30 @@ class Command(BaseCommand):
 
     def _describe_broker(self) -> str:
         url = settings.CELERY_BROKER_URL
-        if url == "filesystem://":
+        if url in ("filesystem://", "consolefs://"):
             return f"filesystem {getattr(settings, 'BROKER_DIR', '')}".rstrip()
         return redact_url(url)
 
-    def _watch(self, children: list[Child]) -> Child | None:
-        """Block until a stop signal (None) or until a child exits on its own (that child)."""
-        while not self.stop_signals:
-            for child in children:
-                if child.process.poll() is not None:
-                    self.stderr.write(
-                        f"runconsole: {child.name} (pid {child.pid}) exited with code "
-                        f"{child.process.returncode}; stopping the others."
-                    )
-                    return child
-            time.sleep(POLL_SECONDS)
+    def _watch(self, children: list[Child], commands: dict[str, list[str]]) -> Child | None:
+        """Block until a stop signal (None) or until the web server exits (its Child); a
+        worker or beat that exits is restarted in place in `children`."""
+        supervisor = Supervisor(
+            spawn=lambda name: self._spawn(name, commands[name]),
+            log=self._log_error,
+            poll_seconds=POLL_SECONDS,
+        )
+        died = supervisor.watch(children, stop_requested=lambda: bool(self.stop_signals))
+        if died is not None:
+            return died
         self.stdout.write(
             f"\nrunconsole: {signal.Signals(self.stop_signals[0]).name} received, stopping "
             f"(up to {GRACE_SECONDS:.0f} s; press Ctrl-C again to kill at once)."
         )
         return None
+
+    def _log_error(self, line: str) -> None:
+        self.stderr.write(line)
+        self.stderr.flush()
 
     def _stop(self, children: list[Child]) -> None:
         # SIGTERM goes to each leader first: gunicorn's master and Celery's main process run

@@ -41,7 +41,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"{file}: {exc}")
                 continue
             version = result.version
-            counts = version.scenarios.values_list("kind", flat=True)
+            counts = version.scenarios.units().values_list("kind", flat=True)
             scenarios = sum(1 for k in counts if k == "scenario")
             procedures = sum(1 for k in counts if k == "procedure")
             state = "new version" if result.created else "unchanged"

@@ -1,0 +1,64 @@
+"""Tokens for the shared users, and a client that sends one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from incidents.api.models import ApiToken
+
+
+class ApiClient:
+    """Django's test client with a bearer token and JSON bodies."""
+
+    def __init__(self, secret: str | None) -> None:
+        self.client = Client()
+        self.headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    def get(self, path: str, headers: dict | None = None, **params):
+        return self.client.get(path, params, headers={**self.headers, **(headers or {})})
+
+    def post(self, path: str, body: dict | None = None, headers: dict | None = None):
+        return self.client.post(
+            path,
+            json.dumps(body if body is not None else {}),
+            content_type="application/json",
+            headers={**self.headers, **(headers or {})},
+        )
+
+    def request(self, method: str, path: str, body: dict | None = None):
+        if method == "GET":
+            return self.get(path)
+        return self.post(path, body)
+
+
+def api_client_for(user, read_only: bool = False) -> ApiClient:
+    _, secret = ApiToken.issue(user, name="tests", read_only=read_only)
+    return ApiClient(secret)
+
+
+@pytest.fixture
+def responder_api(responder) -> ApiClient:
+    return api_client_for(responder)
+
+
+@pytest.fixture
+def lead_api(lead) -> ApiClient:
+    return api_client_for(lead)
+
+
+@pytest.fixture
+def manager_api(manager) -> ApiClient:
+    return api_client_for(manager)
+
+
+@pytest.fixture
+def outsider_api(outsider) -> ApiClient:
+    return api_client_for(outsider)
+
+
+@pytest.fixture
+def anonymous_api(db) -> ApiClient:
+    return ApiClient(None)

@@ -182,7 +182,8 @@
   // before it becomes a request.
   document.addEventListener("submit", function (evt) {
     var form = evt.target;
-    if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post") { return; }
+    // getAttribute, not form.method: a field named "method" (a contact method) shadows it.
+    if (!(form instanceof HTMLFormElement) || (form.getAttribute("method") || "get").toLowerCase() !== "post") { return; }
     if (form.dataset.inFlight) {
       evt.preventDefault();
       evt.stopImmediatePropagation();

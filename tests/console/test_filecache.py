@@ -9,6 +9,11 @@ import pytest
 from console.filecache import SharedFileCache
 
 
+# Spawned, not forked: a fork of the test process (live-server and worker threads, open
+# connections) can hang in a lock some thread held at the fork.
+SPAWN = multiprocessing.get_context("spawn")
+
+
 def make(location) -> SharedFileCache:
     return SharedFileCache(str(location), {"OPTIONS": {"MAX_ENTRIES": 5000}})
 
@@ -24,7 +29,7 @@ def _add(location, results) -> None:
 
 
 def test_counts_from_four_processes_add_up(tmp_path):
-    procs = [multiprocessing.Process(target=_count, args=(tmp_path, 150)) for _ in range(4)]
+    procs = [SPAWN.Process(target=_count, args=(tmp_path, 150)) for _ in range(4)]
     for p in procs:
         p.start()
     for p in procs:
@@ -34,8 +39,8 @@ def test_counts_from_four_processes_add_up(tmp_path):
 
 
 def test_add_succeeds_in_exactly_one_process(tmp_path):
-    results = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=_add, args=(tmp_path, results)) for _ in range(6)]
+    results = SPAWN.Queue()
+    procs = [SPAWN.Process(target=_add, args=(tmp_path, results)) for _ in range(6)]
     for p in procs:
         p.start()
     for p in procs:

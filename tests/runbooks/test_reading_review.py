@@ -618,7 +618,7 @@ CHECKED = """# Broker runbook
 
 1. Ping the broker:
    ```sh
-   redis-cli -h broker.example.org ping
+   redis-cli -h broker-1.prod.acme.io ping
    ```
 2. Tell the team.
 """

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 from runbooks.instructions import has_command, is_step_line, tells_to_do
-from runbooks.parser import Node, walk_steps
+from runbooks.parser import SCENARIO_PREFIX, Node, walk_steps
 
 # -- vocabulary (a hint, matched against whole titles) -------------------------------------
 REFERENCE = {
@@ -508,6 +508,8 @@ def unit_kind(node: Node, parent: Node | None) -> str:
             return "scenario"
     if parent is not None and SCENARIO_GROUP.search(parent["title"]):
         return "scenario"
+    if SCENARIO_PREFIX.match(strip_symbols(node["heading"])):
+        return "scenario"  # "### Problem: Login returns 502"
     name = PARENS.sub("", node["title"]).strip()
     if re.fullmatch(r"[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+", name):
         return "scenario"
@@ -515,7 +517,8 @@ def unit_kind(node: Node, parent: Node | None) -> str:
 
 
 SCENARIO_CONTEXT = re.compile(
-    r"symptom|meaning|impact|trigger|detect|alert|description|sintoma|disparador|症状|symptome",
+    r"symptom|meaning|impact|trigger|detect|alert|description|cause|sintoma|disparador|causa|"
+    r"ursache|症状|原因|symptome",
     re.IGNORECASE,
 )
 SCENARIO_GROUP = re.compile(

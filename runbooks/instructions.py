@@ -30,7 +30,8 @@ VERBS = {
     "change", "check", "clean", "clear", "close", "collect", "communicate", "compare",
     "configure", "confirm", "connect", "contact", "contain", "copy", "cordon", "create",
     "curl", "debug", "decrease", "delete", "deploy", "describe", "detach", "determine",
-    "disable", "dig", "document", "download", "drain", "drop", "dump", "edit", "email",
+    "disable", "deduce", "dig", "document", "establish", "consult", "adjust", "download",
+    "drain", "drop", "dump", "edit", "email",
     "enable", "ensure", "escalate", "evict", "examine", "execute", "export", "extend",
     "failover", "find", "fix", "flush", "follow", "force", "gather", "get",
     "go", "grant", "grep", "identify", "import", "increase", "inform", "inspect", "install",
@@ -77,13 +78,17 @@ ASKS = re.compile(
 MARKUP = re.compile(r"[*_~]+|^\s*(?:[-+*]\s+)?(?:\[[ xX]\]\s*)?")
 NUMBERING = re.compile(r"^\s*(?:\(?\d+(?:\.\d+)*[.):]|[a-z][.)]|step\s*\d+\s*[:.)-]?)\s*", re.I)
 OPENER = re.compile(
-    r"^(?:first|then|next|finally|now|also|afterwards|optionally|primeiro|depois|então|"
-    r"luego|después|dann|danach|zuerst|ensuite|puis)\b[,:]?\s*",
+    r"^(?:first|then|next|finally|now|also|afterwards|optionally|alternatively|otherwise|"
+    r"either|instead|primeiro|depois|então|luego|después|dann|danach|zuerst|ensuite|puis|"
+    r"sinon)\b[,:]?\s*",
     re.IGNORECASE,
 )
+# A leading condition or purpose clause: "If the disk is full, …", "To eliminate a hotspot,
+# …", "Using the write dashboard, …", "(One hour before the change) …".
 CONDITION = re.compile(
-    r"^(?:if|when|once|in case|unless|after|before|se|si|wenn|falls|caso|quando|cuando|"
-    r"lorsque)\b[^,:;]{1,120}[,:;]\s*",
+    r"^(?:(?:if|when|once|in case|unless|after|before|for|to|in order to|using|with|on|"
+    r"during|while|within|from|at|as|se|si|wenn|falls|caso|quando|cuando|lorsque|para|"
+    r"um|pour|mit|com|con)\b[^,:;]{1,120}[,:;]|\([^)]{1,80}\))\s*",
     re.IGNORECASE,
 )
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
@@ -114,7 +119,7 @@ def _bare(text: str) -> str:
     for _ in range(2):
         text = OPENER.sub("", text)
         text = CONDITION.sub("", text)
-    return text.strip()
+    return text.strip().lstrip("[").strip()  # "[add cluster nodes](…)": a linked verb
 
 
 def opens_with_verb(text: str) -> bool:

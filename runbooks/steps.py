@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from runbooks.instructions import tells_to_do
 from runbooks.parser import Node
 
 UNIT_KINDS = ("scenario", "procedure")
@@ -87,11 +88,15 @@ def is_link_only(text: str) -> bool:
     return rest != text and len(re.findall(r"[^\W_]+", rest)) <= 2
 
 
-def actionable_paragraph(text: str) -> bool:
+def actionable_paragraph(text: str, introduces_code: bool = False) -> bool:
+    """A paragraph is a step when it tells the reader to do something (a command, an
+    imperative verb, "make sure …"; runbooks/instructions.py), not when it describes."""
     text = text.strip()
     if not text or TODO.match(text) or is_link_only(text):
         return False
-    return len(re.findall(r"[^\W_]+", text)) >= 3 or bool(re.search(r"[\u3400-\u9fff]", text))
+    if not (len(re.findall(r"[^\W_]+", text)) >= 3 or re.search(r"[\u3400-\u9fff]", text)):
+        return False
+    return introduces_code or tells_to_do(text)
 
 
 def split_code(block: dict) -> list[tuple[str, str]] | None:
@@ -232,7 +237,7 @@ class _Builder:
 
     def blocks(self, blocks: list[dict], group: str, out: list) -> None:
         last: dict | None = None  # the step a following code block illustrates
-        for block in blocks:
+        for index, block in enumerate(blocks):
             kind = block["type"]
             if kind == "list":
                 items = self.real(block["steps"])
@@ -256,7 +261,12 @@ class _Builder:
                     self.emit(out, self.step("Run:", [block], group, 0), block, [])
                 continue
             if kind == "paragraph":
-                if actionable_paragraph(block["text"]) and not context_line(block["text"]):
+                # A paragraph just above a code block introduces its command: that step.
+                introduces = index + 1 < len(blocks) and blocks[index + 1]["type"] == "code"
+                if (
+                    actionable_paragraph(block["text"], introduces)
+                    and not context_line(block["text"])
+                ):
                     step = self.step(block["text"].strip(), [], group, 0)
                     self.emit(out, step, block, [])
                     last = step

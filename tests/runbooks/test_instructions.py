@@ -98,6 +98,13 @@ def test_a_command_is_two_or_more_words_opening_with_a_program(code, expected):
         "Reinicie o serviço se a fila continuar crescendo.",
         "Wenn der Speicher voll ist, bitte das Volume vergrößern.",
         "确认主库已经停止写入。",
+        # A purpose or setting clause before the verb; a linked verb; "Alternatively, …".
+        "To eliminate a hotspot caused by the schema, review the key design.",
+        "Using the write dashboard, find the cluster that reports the latency.",
+        "For a quick fix, either [add nodes](add.md) or lower the concurrency.",
+        "(One hour before the change) stop the batch jobs.",
+        "Alternatively, drain the node before shutting it down.",
+        "Para liberar espaço, remova os logs antigos.",
     ],
 )
 def test_prose_that_tells_the_reader_to_act_is_a_task(text):
@@ -193,6 +200,25 @@ def test_a_short_description_does_not_make_a_section_a_procedure():
     [unit] = [s for s in sections(tree) if s["kind"] == "procedure"]
     assert unit["title"] == "Weekly vacuum"
     assert texts(unit) == ["Run `vacuumdb --all --analyze` every Sunday night."]
+
+
+def test_a_paragraph_introducing_a_code_block_is_the_step_holding_it():
+    text = """# Notes
+
+## Clone the volume
+
+When using Kubernetes, here is the manifest that creates the volume:
+
+```yaml
+kind: PersistentVolume
+```
+
+The clone takes a few minutes on large disks.
+"""
+    [unit] = units(text).values()
+    [step] = checklist_steps(unit)
+    assert step["text"].startswith("When using Kubernetes, here is the manifest")
+    assert step["code"][0]["content"] == "kind: PersistentVolume\n"
 
 
 def test_a_generic_process_outline_on_an_index_is_not_a_unit():

@@ -140,10 +140,10 @@ def opens_with_verb(text: str) -> bool:
 def is_step_line(text: str) -> bool:
     """A list item read as a thing to do (rules 1–3 of the module)."""
     head, tail = split_at_separator(text)
+    if tail is None:
+        return has_command(text) or opens_with_verb(text)
     if has_command(tail):
         return True
-    if tail is None:
-        return opens_with_verb(text)
     # A verb phrase has an object ("Restart the worker:"); a lone word is a term ("Page:").
     if opens_with_verb(head) and len(WORD.findall(_bare(head))) >= 2:
         return True

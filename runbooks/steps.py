@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from runbooks.instructions import tells_to_do
+from runbooks.instructions import VERBS, is_step_line, tells_to_do
 from runbooks.parser import Node
 
 UNIT_KINDS = ("scenario", "procedure")
@@ -169,6 +169,10 @@ class _Builder:
             label = f"If {section['condition']}"
         path = trail if top else [*trail, label]
         group = " › ".join(path)
+        if not top and section["pseudo"] and not section["children"] and describes(
+            section["title"], section["blocks"]
+        ):
+            return  # "**Impact of memory-only mode:**" over a list of facts: context
         if not top and self.is_step_heading(section):
             self.heading_step(section, group_of(trail), out)
             return
@@ -240,6 +244,14 @@ class _Builder:
         for index, block in enumerate(blocks):
             kind = block["type"]
             if kind == "list":
+                intro = blocks[index - 1] if index else None
+                if (
+                    intro is not None and intro["type"] == "paragraph"
+                    and intro["text"].rstrip().endswith((":", "："))
+                    and describes(intro["text"], [block])
+                ):
+                    last = None  # "The cause could lead to:" over what happens: context
+                    continue
                 items = self.real(block["steps"])
                 for item in items:
                     pair = self.item(item, group, 0)
@@ -278,6 +290,34 @@ class _Builder:
                 continue
             if kind in ("table", "html"):
                 last = None
+
+
+def describes(label: str, blocks: list[dict]) -> bool:
+    """A label that is no action ("Impact of memory-only mode", "When the compactor is
+    halted:") over lists none of whose items tells the reader to act: facts, not steps."""
+    from runbooks.units import vocab_role
+
+    lists = [b for b in blocks if b["type"] == "list"]
+    if not lists or any(b["type"] in ("code", "paragraph") for b in blocks):
+        return False
+    label = BOLD_LABEL.sub(lambda m: m.group(1), label).strip().rstrip(":：").strip()
+    if vocab_role(label) == "action" or tells_to_do(label) or is_step_line(label):
+        return False
+    words = re.findall(r"[^\W\d_][\w'-]*", label.lower())
+    if len(words) <= 8 and any(
+        w in VERBS and words[i - 1] == "to" for i, w in enumerate(words) if i
+    ):
+        return False  # "Things to look at:", "Logs to check:": what to act on
+    items = [i for b in lists for i in walk_items(b["steps"])]
+    return bool(items) and not any(
+        i["code"] or is_step_line(i["text"]) or tells_to_do(i["text"]) for i in items
+    )
+
+
+def walk_items(items: list[dict]):
+    for item in items:
+        yield item
+        yield from walk_items(item["children"])
 
 
 def deepen(step: dict) -> None:

@@ -138,3 +138,34 @@ The queue was introduced in 2021.
 
 def test_a_page_of_definitions_and_description_has_no_unit():
     assert read(DEFINITIONS_ONLY) == []
+
+
+FAILOVER = """# Fail over the primary database
+
+**Impact of a failover:**
+- Writes pause for about 30 seconds
+- Transactions in flight are rolled back
+
+**Things to look at:**
+- Replication lag on the replica
+- Connection count on the proxy
+
+**Steps:**
+
+When the failover is done:
+- Reads and writes go to the new primary
+
+1. Promote the replica: `patronictl failover --candidate db-2`
+2. Verify writes succeed: `psql -h db-2 -c "select 1"`
+"""
+
+
+def test_facts_under_a_label_are_context_and_things_to_look_at_are_steps():
+    [unit] = read(FAILOVER)
+    assert step_texts(unit) == [
+        "Things to look at",
+        "Replication lag on the replica",
+        "Connection count on the proxy",
+        "Promote the replica: `patronictl failover --candidate db-2`",
+        'Verify writes succeed: `psql -h db-2 -c "select 1"`',
+    ]

@@ -173,6 +173,8 @@ class _Builder:
             section["title"], section["blocks"]
         ):
             return  # "**Impact of memory-only mode:**" over a list of facts: context
+        if not top and self.is_step_heading(section) and terms_only(section["blocks"]):
+            return  # "## Invariants during the outage": definitions of what holds
         if not top and self.is_step_heading(section):
             self.heading_step(section, group_of(trail), out)
             return
@@ -182,7 +184,7 @@ class _Builder:
         ):
             # Text above the unit's phases says what it is about; the phases say what to do.
             blocks = [b for b in blocks if b["type"] != "paragraph"]
-        self.blocks(blocks, group, out)
+        self.blocks(blocks, group, out, terms_are_context=section.get("role") != "action")
         for child in section["children"]:
             if not self.skipped(child):
                 self.section(child, path, out)
@@ -239,7 +241,9 @@ class _Builder:
             step["_sources"] = sources
         out.append((step, source))
 
-    def blocks(self, blocks: list[dict], group: str, out: list) -> None:
+    def blocks(
+        self, blocks: list[dict], group: str, out: list, terms_are_context: bool = False
+    ) -> None:
         last: dict | None = None  # the step a following code block illustrates
         for index, block in enumerate(blocks):
             kind = block["type"]
@@ -253,6 +257,9 @@ class _Builder:
                     last = None  # "The cause could lead to:" over what happens: context
                     continue
                 items = self.real(block["steps"])
+                if terms_are_context and glossary(items):
+                    last = None  # "**Invariant**: what always holds": terms, not tasks
+                    continue
                 for item in items:
                     pair = self.item(item, group, 0)
                     out.append(pair)
@@ -312,6 +319,22 @@ def describes(label: str, blocks: list[dict]) -> bool:
     return bool(items) and not any(
         i["code"] or is_step_line(i["text"]) or tells_to_do(i["text"]) for i in items
     )
+
+
+def glossary(items: list[dict]) -> bool:
+    """A list of two or more `term: explanation` items, most of them definitions (the same
+    test that keeps such a list from making a section a unit, runbooks/units.py)."""
+    from runbooks.units import is_definition
+
+    return len(items) >= 2 and sum(map(is_definition, items)) * 2 > len(items)
+
+
+def terms_only(blocks: list[dict]) -> bool:
+    """A section that holds glossary lists and nothing to run."""
+    lists = [b for b in blocks if b["type"] == "list"]
+    return bool(lists) and all(
+        b["type"] in ("list", "rule", "html") for b in blocks
+    ) and all(glossary(b["steps"]) for b in lists)
 
 
 def walk_items(items: list[dict]):

@@ -169,3 +169,25 @@ def test_facts_under_a_label_are_context_and_things_to_look_at_are_steps():
         "Promote the replica: `patronictl failover --candidate db-2`",
         'Verify writes succeed: `psql -h db-2 -c "select 1"`',
     ]
+
+
+OUTAGE = """# Cache outage
+
+## Invariants during the outage
+
+- **Sessions**: kept in PostgreSQL, never lost
+- **Rate limits**: per instance until the cache is back
+
+## Remediation
+
+1. Probe the cache: `redis-cli -u $REDIS_URL ping`
+2. Restart the cache: `systemctl restart redis`
+"""
+
+
+def test_a_section_of_definitions_is_beside_the_checklist_not_in_it():
+    [unit] = read(OUTAGE)
+    assert step_texts(unit) == [
+        "Probe the cache: `redis-cli -u $REDIS_URL ping`",
+        "Restart the cache: `systemctl restart redis`",
+    ]

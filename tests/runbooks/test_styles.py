@@ -3,6 +3,8 @@ a checklist-only incident doc, a FAQ-style troubleshooting page, an alert table.
 
 from __future__ import annotations
 
+import pytest
+
 from runbooks.parser import parse_runbook
 from runbooks.steps import checklist_steps
 from runbooks.units import sections
@@ -191,3 +193,29 @@ def test_a_section_of_definitions_is_beside_the_checklist_not_in_it():
         "Probe the cache: `redis-cli -u $REDIS_URL ping`",
         "Restart the cache: `systemctl restart redis`",
     ]
+
+
+ALERT_TABLE = """# Alert catalogue
+
+| Alert | Severity | Runbook |
+|---|---|---|
+| DiskFull | critical | Delete old logs: `find /var/log -mtime +7 -delete` |
+| CertExpiring | warning | Renew the certificate: `certbot renew` |
+"""
+
+
+def test_an_alert_table_with_links_only_is_reference():
+    linked = ALERT_TABLE.replace(
+        "Delete old logs: `find /var/log -mtime +7 -delete`", "[runbook](disk.md)"
+    ).replace("Renew the certificate: `certbot renew`", "[runbook](cert.md)")
+    assert read(linked) == []
+
+
+@pytest.mark.xfail(strict=True, reason="table rows are not sections yet: no unit per alert row")
+def test_an_alert_table_with_actions_gives_one_scenario_per_row():
+    units = read(ALERT_TABLE)
+    assert [(u["title"], u["severity"]) for u in units] == [
+        ("DiskFull", "P0"),
+        ("CertExpiring", "P2"),
+    ]
+    assert step_texts(units[1]) == ["Renew the certificate: `certbot renew`"]

@@ -37,7 +37,8 @@ VERBS = {
     "go", "grant", "grep", "identify", "import", "increase", "inform", "inspect", "install",
     "investigate", "isolate", "kill", "label", "launch", "list", "locate", "lock",
     "login", "look", "make", "mark", "merge", "migrate", "monitor", "mount", "move", "note",
-    "proceed",
+    "proceed", "keep", "generate", "regenerate", "prepare", "provide", "share", "reach",
+    "leave", "hold", "avoid", "invalidate", "reissue", "issue", "store", "save", "commit",
     "notify", "observe", "open", "page", "pause", "ping", "post", "promote", "provision",
     "prune", "pull", "purge", "push", "query", "quarantine", "raise", "re-run", "read",
     "reboot", "rebuild", "record", "recover", "recreate", "redeploy", "reduce", "refresh",
@@ -134,6 +135,8 @@ def opens_with_verb(text: str) -> bool:
     if not match:
         return False
     word = match.group(0).lower()
+    if word == "log":  # "Log into the dashboard", not "Log retention is 7 days"
+        return bool(re.match(r"log\s+(?:in|into|on|onto|out)\b", text, re.IGNORECASE))
     return word in VERBS
 
 

@@ -169,10 +169,14 @@ class _Builder:
             label = f"If {section['condition']}"
         path = trail if top else [*trail, label]
         group = " › ".join(path)
-        if not top and section["pseudo"] and not section["children"] and describes(
-            section["title"], section["blocks"]
+        # "**Impact of memory-only mode:**" over a list of facts is context; so is a heading of
+        # facts ("## Health indicators": "MTTA < 5 minutes") outside any action part.
+        if (
+            not top and not section["children"]
+            and (section["pseudo"] or not self.in_action(trail))
+            and describes(section["title"], section["blocks"])
         ):
-            return  # "**Impact of memory-only mode:**" over a list of facts: context
+            return
         if not top and self.is_step_heading(section) and terms_only(section["blocks"]):
             return  # "## Invariants during the outage": definitions of what holds
         if not top and self.is_step_heading(section):
@@ -188,6 +192,12 @@ class _Builder:
         for child in section["children"]:
             if not self.skipped(child):
                 self.section(child, path, out)
+
+    def in_action(self, trail: list[str]) -> bool:
+        """Whether the sections above (by their labels) include an action part."""
+        from runbooks.units import vocab_role
+
+        return any(vocab_role(label) == "action" for label in trail)
 
     def is_step_heading(self, section: Node) -> bool:
         """A leaf sub-section with a plain name (not a phase word, not an `If …` branch) is

@@ -105,6 +105,7 @@ def test_a_command_is_two_or_more_words_opening_with_a_program(code, expected):
         "(One hour before the change) stop the batch jobs.",
         "Alternatively, drain the node before shutting it down.",
         "Para liberar espaço, remova os logs antigos.",
+        "Log into the vendor dashboard and keep the old key active.",
     ],
 )
 def test_prose_that_tells_the_reader_to_act_is_a_task(text):
@@ -120,6 +121,7 @@ def test_prose_that_tells_the_reader_to_act_is_a_task(text):
         "If the disk is full the write will fail.",
         "Este alerta indica que a fila está crescendo.",
         "Der Alarm zeigt an, dass die Warteschlange wächst.",
+        "Log retention is seven days.",
     ],
 )
 def test_description_is_not_a_task(text):

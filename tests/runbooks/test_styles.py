@@ -188,6 +188,10 @@ OUTAGE = """# Cache outage
 
 
 def test_a_section_of_definitions_is_beside_the_checklist_not_in_it():
+    with_indicators = OUTAGE + "\n## Health indicators\n\n- MTTA under 5 minutes\n"
+    for text in (OUTAGE, with_indicators):
+        [unit] = read(text)
+        assert "MTTA under 5 minutes" not in step_texts(unit)
     [unit] = read(OUTAGE)
     assert step_texts(unit) == [
         "Probe the cache: `redis-cli -u $REDIS_URL ping`",

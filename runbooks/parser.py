@@ -64,6 +64,13 @@ KIND_PREFIX = re.compile(
     r"\s*(?::|[-–—]\s)\s*(?=\S)",
     re.IGNORECASE,
 )
+# "Problem: Login returns 502", "Issue – Slow uploads": a FAQ's label for a failure mode; the
+# name is what follows (units.py reads such a section as a scenario).
+SCENARIO_PREFIX = re.compile(
+    r"^\s*(?:problem|issue|symptom|error|failure|scenario|case|problema|sintoma|erro|fehler|"
+    r"störung|problème|panne|问题|故障|現象|障害)\s*(?::|：|[-–—]\s)\s*(?=\S)",
+    re.IGNORECASE,
+)
 PSEUDO_HEADING_MAX = 120
 
 
@@ -119,6 +126,7 @@ def clean_title(title: str) -> str:
     for _ in range(2):
         text = NUMBERING.sub("", text, count=1)
         text = KIND_PREFIX.sub("", text, count=1)
+        text = SCENARIO_PREFIX.sub("", text, count=1)
     text = text.strip().rstrip(":：").strip()
     return text or title.strip()
 

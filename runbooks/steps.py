@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+from runbooks.instructions import VERBS, is_step_line, tells_to_do
 from runbooks.parser import Node
 
 UNIT_KINDS = ("scenario", "procedure")
@@ -87,11 +88,15 @@ def is_link_only(text: str) -> bool:
     return rest != text and len(re.findall(r"[^\W_]+", rest)) <= 2
 
 
-def actionable_paragraph(text: str) -> bool:
+def actionable_paragraph(text: str, introduces_code: bool = False) -> bool:
+    """A paragraph is a step when it tells the reader to do something (a command, an
+    imperative verb, "make sure …"; runbooks/instructions.py), not when it describes."""
     text = text.strip()
     if not text or TODO.match(text) or is_link_only(text):
         return False
-    return len(re.findall(r"[^\W_]+", text)) >= 3 or bool(re.search(r"[\u3400-\u9fff]", text))
+    if not (len(re.findall(r"[^\W_]+", text)) >= 3 or re.search(r"[\u3400-\u9fff]", text)):
+        return False
+    return introduces_code or tells_to_do(text)
 
 
 def split_code(block: dict) -> list[tuple[str, str]] | None:
@@ -164,6 +169,16 @@ class _Builder:
             label = f"If {section['condition']}"
         path = trail if top else [*trail, label]
         group = " › ".join(path)
+        # "**Impact of memory-only mode:**" over a list of facts is context; so is a heading of
+        # facts ("## Health indicators": "MTTA < 5 minutes") outside any action part.
+        if (
+            not top and not section["children"]
+            and (section["pseudo"] or not self.in_action(trail))
+            and describes(section["title"], section["blocks"])
+        ):
+            return
+        if not top and self.is_step_heading(section) and terms_only(section["blocks"]):
+            return  # "## Invariants during the outage": definitions of what holds
         if not top and self.is_step_heading(section):
             self.heading_step(section, group_of(trail), out)
             return
@@ -173,10 +188,16 @@ class _Builder:
         ):
             # Text above the unit's phases says what it is about; the phases say what to do.
             blocks = [b for b in blocks if b["type"] != "paragraph"]
-        self.blocks(blocks, group, out)
+        self.blocks(blocks, group, out, terms_are_context=section.get("role") != "action")
         for child in section["children"]:
             if not self.skipped(child):
                 self.section(child, path, out)
+
+    def in_action(self, trail: list[str]) -> bool:
+        """Whether the sections above (by their labels) include an action part."""
+        from runbooks.units import vocab_role
+
+        return any(vocab_role(label) == "action" for label in trail)
 
     def is_step_heading(self, section: Node) -> bool:
         """A leaf sub-section with a plain name (not a phase word, not an `If …` branch) is
@@ -230,12 +251,25 @@ class _Builder:
             step["_sources"] = sources
         out.append((step, source))
 
-    def blocks(self, blocks: list[dict], group: str, out: list) -> None:
+    def blocks(
+        self, blocks: list[dict], group: str, out: list, terms_are_context: bool = False
+    ) -> None:
         last: dict | None = None  # the step a following code block illustrates
-        for block in blocks:
+        for index, block in enumerate(blocks):
             kind = block["type"]
             if kind == "list":
+                intro = blocks[index - 1] if index else None
+                if (
+                    intro is not None and intro["type"] == "paragraph"
+                    and intro["text"].rstrip().endswith((":", "："))
+                    and describes(intro["text"], [block])
+                ):
+                    last = None  # "The cause could lead to:" over what happens: context
+                    continue
                 items = self.real(block["steps"])
+                if terms_are_context and glossary(items):
+                    last = None  # "**Invariant**: what always holds": terms, not tasks
+                    continue
                 for item in items:
                     pair = self.item(item, group, 0)
                     out.append(pair)
@@ -256,7 +290,12 @@ class _Builder:
                     self.emit(out, self.step("Run:", [block], group, 0), block, [])
                 continue
             if kind == "paragraph":
-                if actionable_paragraph(block["text"]) and not context_line(block["text"]):
+                # A paragraph just above a code block introduces its command: that step.
+                introduces = index + 1 < len(blocks) and blocks[index + 1]["type"] == "code"
+                if (
+                    actionable_paragraph(block["text"], introduces)
+                    and not context_line(block["text"])
+                ):
                     step = self.step(block["text"].strip(), [], group, 0)
                     self.emit(out, step, block, [])
                     last = step
@@ -268,6 +307,50 @@ class _Builder:
                 continue
             if kind in ("table", "html"):
                 last = None
+
+
+def describes(label: str, blocks: list[dict]) -> bool:
+    """A label that is no action ("Impact of memory-only mode", "When the compactor is
+    halted:") over lists none of whose items tells the reader to act: facts, not steps."""
+    from runbooks.units import vocab_role
+
+    lists = [b for b in blocks if b["type"] == "list"]
+    if not lists or any(b["type"] in ("code", "paragraph") for b in blocks):
+        return False
+    label = BOLD_LABEL.sub(lambda m: m.group(1), label).strip().rstrip(":：").strip()
+    if vocab_role(label) == "action" or tells_to_do(label) or is_step_line(label):
+        return False
+    words = re.findall(r"[^\W\d_][\w'-]*", label.lower())
+    if len(words) <= 8 and any(
+        w in VERBS and words[i - 1] == "to" for i, w in enumerate(words) if i
+    ):
+        return False  # "Things to look at:", "Logs to check:": what to act on
+    items = [i for b in lists for i in walk_items(b["steps"])]
+    return bool(items) and not any(
+        i["code"] or is_step_line(i["text"]) or tells_to_do(i["text"]) for i in items
+    )
+
+
+def glossary(items: list[dict]) -> bool:
+    """A list of two or more `term: explanation` items, most of them definitions (the same
+    test that keeps such a list from making a section a unit, runbooks/units.py)."""
+    from runbooks.units import is_definition
+
+    return len(items) >= 2 and sum(map(is_definition, items)) * 2 > len(items)
+
+
+def terms_only(blocks: list[dict]) -> bool:
+    """A section that holds glossary lists and nothing to run."""
+    lists = [b for b in blocks if b["type"] == "list"]
+    return bool(lists) and all(
+        b["type"] in ("list", "rule", "html") for b in blocks
+    ) and all(glossary(b["steps"]) for b in lists)
+
+
+def walk_items(items: list[dict]):
+    for item in items:
+        yield item
+        yield from walk_items(item["children"])
 
 
 def deepen(step: dict) -> None:

@@ -29,7 +29,8 @@ import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 
-from runbooks.parser import Node, walk_steps
+from runbooks.instructions import has_command, is_step_line, tells_to_do
+from runbooks.parser import SCENARIO_PREFIX, Node, walk_steps
 
 # -- vocabulary (a hint, matched against whole titles) -------------------------------------
 REFERENCE = {
@@ -104,6 +105,11 @@ FILLER = {
     "manual", "detailed", "further", "next", "alert", "alerts", "plan", "e", "y", "und",
     "de", "do", "da", "der", "die", "das", "von", "para", "com", "with", "after", "before",
     "if", "needed", "required", "key", "common", "possible", "recommended", "final",
+}
+# Words that name a way of working, not an alert or a task ("Incident Response Process").
+GENERIC_PROCESS = {
+    "response", "process", "procedure", "steps", "actions", "instructions", "handling",
+    "workflow", "response process", "response procedure", "lifecycle", "flow",
 }
 # Titles that announce a collection of units (a hint; structure decides the rest).
 GROUP_WORDS = re.compile(
@@ -256,12 +262,17 @@ CONFIG_LINE = re.compile(r"^\s*(?:export\s+)?[A-Z][A-Z0-9_]*\s*=")
 
 
 def is_definition(step: dict) -> bool:
-    """`**Closed**: normal operation`, `stripe` - payments, `Max retries: 5`: a term and its
-    meaning, not a task; so is a bare two-word question ("Anything else?")."""
+    """`**Closed**: normal operation`, `stripe` - payments, `Max retries: 5`: a term (a noun
+    phrase) and its meaning, not a task; so is a bare two-word question ("Anything else?").
+    "Restart the worker: `systemctl restart worker`" is a step: an imperative verb phrase
+    before the separator, or a command or an instruction after it (runbooks/instructions.py).
+    """
     text = step["text"].strip()
     if step["code"]:
         return False
-    return bool(DEFINITION.match(text)) or (text.endswith("?") and len(title_words(text)) <= 2)
+    if text.endswith("?") and len(title_words(text)) <= 2:
+        return True
+    return bool(DEFINITION.match(text)) and not is_step_line(text)
 
 
 def is_config(block: dict) -> bool:
@@ -298,8 +309,12 @@ def own_actions(node: Node) -> int:
             # A line introducing what follows ("Critical variables:") is not a task itself.
             if SAME_AS.match(text):
                 continue
-            if text and not TODO.match(text) and len(title_words(text)) >= 4:
-                count += not (is_link_only(text) or text.endswith(":") or DEFINITION.match(text))
+            # Prose is a task only when it tells the reader to do something.
+            if text and not TODO.match(text) and tells_to_do(text):
+                count += not (
+                    is_link_only(text) or text.endswith(":")
+                    or (DEFINITION.match(text) and not is_step_line(text))
+                )
         elif block["type"] in ("quote", "callout"):
             count += own_actions({"blocks": [b for b in block["blocks"] if b["type"] == "list"]})
     return count
@@ -463,7 +478,23 @@ class Reader:
                 continue
             if child["role"] == "reference":
                 continue
+            if self.generic_process(child, node):
+                continue
             self.visit(child, node)
+
+    def generic_process(self, child: Node, node: Node) -> bool:
+        """"Incident Response Process" on an index of runbooks: a section named only by
+        process words (no alert, no task), holding no command, in a collection of runbooks
+        is the outline every response follows, not a unit a responder attaches."""
+        if not GROUP_WORDS.search(node["title"]) or child["role"] != "action":
+            return False
+        if not _only(child["title"], GENERIC_PROCESS):
+            return False
+        return not any(
+            any(s["code"] or has_command(s["text"]) for s in walk_steps(section["steps"]))
+            or any(b["type"] == "code" for b in section["blocks"])
+            for section in [child, *sections(child)]
+        )
 
 
 def unit_kind(node: Node, parent: Node | None) -> str:
@@ -477,6 +508,8 @@ def unit_kind(node: Node, parent: Node | None) -> str:
             return "scenario"
     if parent is not None and SCENARIO_GROUP.search(parent["title"]):
         return "scenario"
+    if SCENARIO_PREFIX.match(strip_symbols(node["heading"])):
+        return "scenario"  # "### Problem: Login returns 502"
     name = PARENS.sub("", node["title"]).strip()
     if re.fullmatch(r"[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)+", name):
         return "scenario"
@@ -484,7 +517,8 @@ def unit_kind(node: Node, parent: Node | None) -> str:
 
 
 SCENARIO_CONTEXT = re.compile(
-    r"symptom|meaning|impact|trigger|detect|alert|description|sintoma|disparador|症状|symptome",
+    r"symptom|meaning|impact|trigger|detect|alert|description|cause|sintoma|disparador|causa|"
+    r"ursache|症状|原因|symptome",
     re.IGNORECASE,
 )
 SCENARIO_GROUP = re.compile(

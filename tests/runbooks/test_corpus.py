@@ -35,10 +35,10 @@ SCORE = scorer() if FILES else None
 
 # Step counts the reading does not yet meet, by file: a responder reads these alerts' prose
 # as fewer, longer steps than one step per paragraph or list item.
-STEP_COUNTS_OFF = {"04", "14", "20"}
-# Must-steps not yet in the right checklist (or a must-not step in it), by file: 12 of 322
+STEP_COUNTS_OFF = {"04", "14"}
+# Must-steps not yet in the right checklist (or a must-not step in it), by file: 4 of 322
 # must-steps are missed in all.
-MUST_STEPS_OFF = {"04", "07", "11", "14", "15", "18", "21"}
+MUST_STEPS_OFF = {"11", "14"}
 
 
 def case(path: Path):

@@ -31,10 +31,10 @@ QUEUE = """# Queue service runbook
 - Jobs pile up in the default queue
 
 **Diagnosis:**
-1. Count the queue with `redis-cli llen jobs`
+1. Count the queue: `redis-cli llen jobs`
 
 **Resolution:**
-1. Restart the worker with `systemctl restart worker`
+1. Restart the worker: `systemctl restart worker`
 
 ## Escalation
 
@@ -44,7 +44,7 @@ QUEUE = """# Queue service runbook
 
 ## Maintenance
 
-Nothing urgent.
+Nothing here is urgent.
 """
 ESCALATION = "queue-service-runbook/escalation"
 EXTRA_SCENARIO = """## Producer flood (P1)
@@ -53,7 +53,7 @@ EXTRA_SCENARIO = """## Producer flood (P1)
 - Queue grows by thousands per second
 
 **Resolution:**
-1. Throttle the producers with `queuectl throttle --all`
+1. Throttle the producers: `queuectl throttle --all`
 
 """
 

@@ -170,7 +170,9 @@ def _http_error(request, exc: HttpError):
 def _mount() -> None:
     from incidents.api.comms import oncall_router
     from incidents.api.comms import router as comms_router
+    from incidents.api.escalation import policies_router, rotations_router, services_router
     from incidents.api.incidents import router as incidents_router
+    from incidents.api.integrations import router as integrations_router
     from incidents.api.reviews import router as reviews_router
     from incidents.api.timeline import router as timeline_router
     from incidents.api.webhooks import router as webhooks_router
@@ -184,6 +186,10 @@ def _mount() -> None:
     api.add_router("/incidents", reviews_router)
     api.add_router("/incidents", checklists_router)
     api.add_router("/oncall", oncall_router)
+    api.add_router("/oncall", rotations_router)
+    api.add_router("/escalation", policies_router)
+    api.add_router("/services", services_router)
+    api.add_router("/integrations", integrations_router)
     api.add_router("/webhooks", webhooks_router)
     api.add_router("/probes", probes_router)
     api.add_router("/runbooks", runbooks_router)

@@ -174,6 +174,7 @@ def _mount() -> None:
     from incidents.api.incidents import router as incidents_router
     from incidents.api.integrations import router as integrations_router
     from incidents.api.reviews import router as reviews_router
+    from incidents.api.rules import router as rules_router
     from incidents.api.timeline import router as timeline_router
     from incidents.api.webhooks import router as webhooks_router
     from probes.api import router as probes_router
@@ -190,6 +191,7 @@ def _mount() -> None:
     api.add_router("/escalation", policies_router)
     api.add_router("/services", services_router)
     api.add_router("/integrations", integrations_router)
+    api.add_router("/routing-rules", rules_router)
     api.add_router("/webhooks", webhooks_router)
     api.add_router("/probes", probes_router)
     api.add_router("/runbooks", runbooks_router)

@@ -168,10 +168,15 @@ def _http_error(request, exc: HttpError):
 
 
 def _mount() -> None:
+    import runbooks.api_upload  # noqa: F401  (its operations join the runbooks router)
     from incidents.api.comms import oncall_router
     from incidents.api.comms import router as comms_router
+    from incidents.api.escalation import policies_router, rotations_router, services_router
     from incidents.api.incidents import router as incidents_router
+    from incidents.api.integrations import router as integrations_router
+    from incidents.api.metrics import router as metrics_router
     from incidents.api.reviews import router as reviews_router
+    from incidents.api.rules import router as rules_router
     from incidents.api.timeline import router as timeline_router
     from incidents.api.webhooks import router as webhooks_router
     from probes.api import router as probes_router
@@ -184,6 +189,12 @@ def _mount() -> None:
     api.add_router("/incidents", reviews_router)
     api.add_router("/incidents", checklists_router)
     api.add_router("/oncall", oncall_router)
+    api.add_router("/oncall", rotations_router)
+    api.add_router("/escalation", policies_router)
+    api.add_router("/services", services_router)
+    api.add_router("/integrations", integrations_router)
+    api.add_router("/routing-rules", rules_router)
+    api.add_router("/metrics", metrics_router)
     api.add_router("/webhooks", webhooks_router)
     api.add_router("/probes", probes_router)
     api.add_router("/runbooks", runbooks_router)

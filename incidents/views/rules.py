@@ -233,6 +233,16 @@ def rule_form_page(request: HttpRequest, form: RuleForm, rule: RoutingRule | Non
     return render(request, "incidents/rule_form.html", context, status=422 if form.errors else 200)
 
 
+def add_rule(form: RuleForm) -> RoutingRule:
+    """Save a valid form's rule last in the order (the page's and the API's way to add one)."""
+    with transaction.atomic():
+        rule = form.save(commit=False)
+        last = RoutingRule.objects.aggregate(last=Max("position"))["last"] or 0
+        rule.position = last + 10
+        rule.save()
+    return rule
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
 @one_time_form
@@ -240,11 +250,7 @@ def rule_new(request: HttpRequest) -> HttpResponse:
     require_perm(request, "incidents.add_routingrule")
     form = RuleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            rule = form.save(commit=False)
-            last = RoutingRule.objects.aggregate(last=Max("position"))["last"] or 0
-            rule.position = last + 10
-            rule.save()
+        rule = add_rule(form)
         messages.success(request, f"Rule “{rule.name}” added last: move it up to match first.")
         return redirect(f"{reverse('incidents:rules')}#rule-{rule.pk}")
     return rule_form_page(request, form, None)

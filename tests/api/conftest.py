@@ -28,10 +28,22 @@ class ApiClient:
             headers={**self.headers, **(headers or {})},
         )
 
+    def send(self, method: str, path: str, body: dict | None = None):
+        """PUT, PATCH or DELETE with a JSON body."""
+        return self.client.generic(
+            method,
+            path,
+            json.dumps(body if body is not None else {}),
+            content_type="application/json",
+            headers=self.headers,
+        )
+
     def request(self, method: str, path: str, body: dict | None = None):
         if method == "GET":
             return self.get(path)
-        return self.post(path, body)
+        if method == "POST":
+            return self.post(path, body)
+        return self.send(method, path, body)
 
 
 def api_client_for(user, read_only: bool = False) -> ApiClient:

@@ -8,7 +8,6 @@ import pytest
 
 from console.filecache import SharedFileCache
 
-
 # Spawned, not forked: a fork of the test process (live-server and worker threads, open
 # connections) can hang in a lock some thread held at the fork.
 SPAWN = multiprocessing.get_context("spawn")

@@ -618,7 +618,7 @@ CHECKED = """# Broker runbook
 
 1. Ping the broker:
    ```sh
-   redis-cli -h broker-1.prod.acme.io ping
+   redis-cli -u $BROKER_URL ping
    ```
 2. Tell the team.
 """

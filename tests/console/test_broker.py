@@ -145,7 +145,9 @@ def test_a_message_that_cannot_be_decoded_is_moved_aside_and_the_next_one_delive
 ) -> None:
     folders(tmp_path)
     queue = soak_queue(tmp_path)
-    empty, garbage = f"1_empty.{queue.name}.msg", f"2_garbage.{queue.name}.msg"
+    # Named to sort before every message the transport writes (its names start with the
+    # millisecond clock, never 0), whatever this machine's uptime.
+    empty, garbage = f"0_empty.{queue.name}.msg", f"0_garbage.{queue.name}.msg"
     with connection(tmp_path) as conn:
         simple = conn.SimpleQueue(queue)
         # An empty file (what the stock transport's reader used to see) and garbage.

@@ -9,8 +9,17 @@ from django.test import Client
 from incidents import actions
 from incidents.models import Incident, Service
 from incidents.permissions import LEAD, MANAGER, RESPONDER, sync_role_groups
+from incidents.templatetags.timeline_tags import rendered_events
 
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rendered_events():
+    """Each test's database starts over and may reuse event ids: no markup from another test."""
+    rendered_events.clear()
+    yield
+    rendered_events.clear()
 
 
 def make_user(username: str, group: str | None) -> User:

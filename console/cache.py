@@ -106,3 +106,19 @@ class TolerantRedisCache(RedisCache):
         pipe.incr(key)
         pipe.expire(key, ttl)
         return pipe.execute()[0]
+
+    @_tolerant(fallback=None)
+    def incr_expiring_and_add(
+        self, counter: str, ttl: int, key: str, timeout: int, version=None
+    ) -> tuple[int, bool]:
+        """incr_expiring(counter, ttl) and add(key, 1, timeout) in one round trip: the count,
+        and whether key was added (it was absent). The intake's hot path does both after each
+        delivery (counting it, claiming its drain)."""
+        counter = self.make_and_validate_key(counter, version=version)
+        key = self.make_and_validate_key(key, version=version)
+        pipe = self._cache.get_client(counter, write=True).pipeline(transaction=False)
+        pipe.incr(counter)
+        pipe.expire(counter, ttl)
+        pipe.set(key, self._cache._serializer.dumps(1), nx=True, ex=timeout)
+        count, _, added = pipe.execute()
+        return count, bool(added)

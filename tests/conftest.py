@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from incidents import actions
+from incidents.intake.views import forget_integrations
 from incidents.models import Incident, Service
 from incidents.permissions import LEAD, MANAGER, RESPONDER, sync_role_groups
 from incidents.templatetags.timeline_tags import rendered_events
@@ -15,11 +16,14 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rendered_events():
-    """Each test's database starts over and may reuse event ids: no markup from another test."""
+def _fresh_process_memory():
+    """Each test's database starts over and may reuse ids: no event markup and no intake
+    budget seen by another test."""
     rendered_events.clear()
+    forget_integrations()
     yield
     rendered_events.clear()
+    forget_integrations()
 
 
 def make_user(username: str, group: str | None) -> User:

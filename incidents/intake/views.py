@@ -48,18 +48,58 @@ def refuse(status: int, reason: str, **headers: str) -> JsonResponse:
 
 
 def over_rate(integration: Integration) -> int:
-    """Seconds until the next minute if this delivery is over the integration's budget,
-    else 0. Counted in the cache (Redis in production); while the cache is down, in this
-    process (each web process then allows the budget: a flood is still bounded)."""
+    """Seconds until the next minute if the integration's budget for this minute is spent,
+    else 0.
+
+    No round trip: the budget is read from this process's last count of the integration's
+    deliveries, which `kick` brings back from the shared counter (Redis in production; while
+    the cache is down, this process's own count) with its claim, after the delivery is
+    stored. A delivery refused here is not counted. Concurrent deliveries can pass on a count
+    a few short of the budget, so it can be overrun by at most as many deliveries as are in
+    flight at once (gunicorn's threads); one client sending in turn gets the budget exactly.
+    """
     now = time.time()
-    window = int(now // 60)
-    key = f"hook-rate:{integration.pk}:{window}"
-    count = count_in_window(key, 90)
-    if count is None:
-        count = count_here(key, window)
-    if count > integration.rate_limit_per_minute:
+    seen = _budget_seen.get(integration.pk)
+    if (
+        seen is not None
+        and seen[0] == int(now // 60)
+        and seen[1] >= integration.rate_limit_per_minute
+    ):
         return max(1, int(60 - now % 60))
     return 0
+
+
+def cache_unavailable() -> bool:
+    return bool(getattr(cache, "unavailable", False))
+
+
+# Integration id → (minute, deliveries counted in it) as this process last saw them.
+_budget_seen: dict[int, tuple[int, int]] = {}
+
+
+def count_delivery(integration_id: int, claim: str | None) -> bool:
+    """Count a stored delivery in its integration's minute and, given a kick key, claim the
+    drain (one round trip on Redis for both). True if this call claimed it, or if the cache
+    is down (then publish: the broker's breaker decides)."""
+    now = time.time()
+    window = int(now // 60)
+    key = f"hook-rate:{integration_id}:{window}"
+    count, claimed = None, True
+    both = getattr(cache, "incr_expiring_and_add", None)
+    if claim is not None and both is not None:
+        answer = both(key, 90, claim, KICK_SECONDS)
+        if answer is not None:
+            count, claimed = answer
+    else:
+        count = count_in_window(key, 90)
+        if claim is not None:
+            claimed = bool(cache.add(claim, 1, KICK_SECONDS)) or cache_unavailable()
+    if count is None:
+        count = count_here(key, window)
+    if len(_budget_seen) >= LOOKUP_MAX:
+        _budget_seen.clear()
+    _budget_seen[integration_id] = (window, count)
+    return claimed
 
 
 _local_counts: dict[str, int] = {}
@@ -113,6 +153,7 @@ def find_integration(kind: str, token: str) -> Integration | None:
 @receiver([post_save, post_delete], sender=Integration)
 def forget_integrations(**kwargs) -> None:
     _lookups.clear()
+    _budget_seen.clear()
 
 
 def chunked(request: HttpRequest) -> bool:
@@ -267,25 +308,31 @@ def process_here() -> None:
 KICK_SECONDS = 1
 
 
-def kick(integration_id: int) -> bool:
-    """Make sure a task will process this integration's pending deliveries; False if the
-    broker can't take it.
+def kick(integration_id: int, *, delivery: bool = True) -> bool:
+    """Count a stored delivery (see over_rate; `delivery=False` for a person's "Process
+    again", which is not the sender's budget) and make sure a task will process this
+    integration's pending deliveries; False if the broker can't take it.
 
     One publish per integration per KICK_SECONDS instead of one per delivery: a Celery publish
     costs about as much as the rest of the request, and under a burst (Alertmanager resending
     a whole group to many receivers) the task drains everything that arrived meanwhile. The
     delivery is stored before its kick, and the drain forgets the kick before its last pass,
     so a delivery either meets that last pass or kicks a new drain (see process_pending).
-    That needs the cache the worker forgets in: with a per-process cache (local memory, the
-    embedded default) every delivery kicks.
+    That needs a cache shared with the worker (Redis, or the embedded default's file cache);
+    with local memory every delivery kicks.
     """
     from incidents.tasks import process_pending
 
     key = kick_key(integration_id)
     shared = not isinstance(caches["default"], LocMemCache)
-    if shared and not cache.add(key, 1, KICK_SECONDS) and not getattr(cache, "unavailable", False):
+    if delivery:
+        claimed = count_delivery(integration_id, key if shared else None)
+    else:
+        claimed = not shared or bool(cache.add(key, 1, KICK_SECONDS)) or cache_unavailable()
+    if not claimed:
         return True  # a task is on its way
     if enqueue(process_pending, integration_id):
         return True
-    cache.delete(key)
+    if shared:
+        cache.delete(key)
     return False

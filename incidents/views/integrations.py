@@ -150,7 +150,7 @@ def deliveries_again(request: HttpRequest) -> HttpResponse:
         messages.info(request, "No failed delivery to process again: it was already taken.")
         return redirect("incidents:integrations")
     for integration_id in process_again(chosen):
-        if not kick(integration_id):  # no broker: here, now
+        if not kick(integration_id, delivery=False):  # no broker: here, now
             drain(integration_id)
     messages.success(
         request,

@@ -157,6 +157,28 @@ def test_rate_limit_answers_429_with_retry_after(client, db):
     assert InboundEvent.objects.count() == 3
 
 
+def test_the_budget_is_shared_and_a_refused_delivery_does_not_spend_it(client, db):
+    """The count is the shared one, read back with each stored delivery's claim; the check
+    before the store uses that last count (no round trip), so a delivery in flight while
+    another process spends the budget still goes in, and the next one is refused."""
+    from django.core.cache import cache
+
+    cache.clear()
+    integration, token = make_integration(kind="generic", rate_limit_per_minute=3)
+    at = datetime(2026, 3, 2, 9, 41, 20, tzinfo=UTC)
+    counter = f"hook-rate:{integration.pk}:{int(at.timestamp() // 60)}"
+    with time_machine.travel(at, tick=False):
+        assert post(client, integration, token, {"title": "first"}).status_code == 202
+        # Another web process takes two deliveries of the same integration meanwhile.
+        cache.incr_expiring(counter, 90)
+        cache.incr_expiring(counter, 90)
+        assert post(client, integration, token, {"title": "in flight"}).status_code == 202
+        refused = [post(client, integration, token, {"title": f"r{n}"}) for n in range(3)]
+        assert cache.get(counter) == 4  # the three refusals were not counted
+    assert [r.status_code for r in refused] == [429, 429, 429]
+    assert InboundEvent.objects.count() == 2
+
+
 @pytest.mark.django_db(transaction=True)
 def test_with_the_broker_down_the_delivery_is_processed_in_the_request(client, dead_broker):
     from django.core.cache import cache

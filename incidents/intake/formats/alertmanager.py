@@ -75,38 +75,18 @@ def read(body: bytes, integration: Integration) -> Reading:
         "summary": common_annotations.get("description") or summary,
         "receiver": str(document.get("receiver") or ""),
     }
-    alerts = []
-    for index, raw in enumerate(alerts_in):
-        # Older senders leave the alert's status out: it is the group's.
-        alert_status = raw.get("status") or status
-        if alert_status not in ("firing", "resolved"):
-            raise Refusal(
-                f"alerts[{index}].status must be firing or resolved (or the group's status given)."
-            )
-        labels = {**string_map(raw.get("labels"), f"alerts[{index}].labels"), **common_labels}
-        annotations = {
-            **string_map(raw.get("annotations"), f"alerts[{index}].annotations"),
-            **common_annotations,
-        }
-        fingerprint = raw.get("fingerprint") or ""
-        if not isinstance(fingerprint, str):
-            raise Refusal(f"alerts[{index}].fingerprint must be a string.")
-        url = raw.get("generatorURL") or ""
-        alerts.append(
-            Alert(
-                **group,
-                name=labels.get("alertname") or name,
-                status=alert_status,
-                fingerprint=fingerprint,
-                labels=labels,
-                annotations=annotations,
-                starts_at=rfc3339(raw.get("startsAt"), f"alerts[{index}].startsAt"),
-                ends_at=rfc3339(raw.get("endsAt"), f"alerts[{index}].endsAt"),
-                source_url=url if isinstance(url, str) else "",
-                severity=severity_of(labels.get("severity")),
-                service=labels.get("service", ""),
-            )
+    alerts = [
+        group_alert(
+            raw,
+            f"alerts[{index}]",
+            group=group,
+            name=name,
+            status=status,
+            common_labels=common_labels,
+            common_annotations=common_annotations,
         )
+        for index, raw in enumerate(alerts_in)
+    ]
     if truncated:
         # max_alerts cut the list: say so where responders look, once per delivery.
         more = f"{truncated} more alert{'s' if truncated != 1 else ''} not sent by Alertmanager"
@@ -116,3 +96,48 @@ def read(body: bytes, integration: Integration) -> Reading:
             alert.data["truncated_alerts"] = truncated
             alert.summary = f"{alert.summary} ({more})".strip() if alert.summary else more
     return Reading(alerts)
+
+
+def group_alert(
+    raw: dict,
+    where: str,
+    *,
+    group: dict,
+    name: str,
+    status: str | None,
+    common_labels: dict[str, str],
+    common_annotations: dict[str, str],
+    more_annotations: dict[str, str] | None = None,
+    **fields,
+) -> Alert:
+    """One alert of an Alertmanager-shaped group (Alertmanager's, Grafana's): its labels and
+    annotations over the group's common ones, then `more_annotations`; `fields` go to the
+    Alert as they are."""
+    # Older senders leave the alert's status out: it is the group's.
+    alert_status = raw.get("status") or status
+    if alert_status not in ("firing", "resolved"):
+        raise Refusal(f"{where}.status must be firing or resolved (or the group's status given).")
+    labels = {**string_map(raw.get("labels"), f"{where}.labels"), **common_labels}
+    annotations = {
+        **string_map(raw.get("annotations"), f"{where}.annotations"),
+        **common_annotations,
+        **(more_annotations or {}),
+    }
+    fingerprint = raw.get("fingerprint") or ""
+    if not isinstance(fingerprint, str):
+        raise Refusal(f"{where}.fingerprint must be a string.")
+    url = raw.get("generatorURL") or ""
+    return Alert(
+        **group,
+        name=labels.get("alertname") or name,
+        status=alert_status,
+        fingerprint=fingerprint,
+        labels=labels,
+        annotations=annotations,
+        starts_at=rfc3339(raw.get("startsAt"), f"{where}.startsAt"),
+        ends_at=rfc3339(raw.get("endsAt"), f"{where}.endsAt"),
+        source_url=url if isinstance(url, str) else "",
+        severity=severity_of(labels.get("severity")),
+        service=labels.get("service", ""),
+        **fields,
+    )

@@ -16,14 +16,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from incidents.intake.formats.alertmanager import group_alert
 from incidents.intake.formats.base import (
-    Alert,
     Reading,
     Refusal,
     digest,
     load_json,
-    rfc3339,
-    severity_of,
     string_map,
 )
 
@@ -90,42 +88,28 @@ def read(body: bytes, integration: Integration) -> Reading:
     alerts = []
     for index, raw in enumerate(alerts_in):
         where = f"alerts[{index}]"
-        alert_status = raw.get("status") or status
-        if alert_status not in ("firing", "resolved"):
-            raise Refusal(f"{where}.status must be firing or resolved.")
-        labels = {**string_map(raw.get("labels"), f"{where}.labels"), **common_labels}
-        annotations = {
-            **string_map(raw.get("annotations"), f"{where}.annotations"),
-            **common_annotations,
-        }
+        more = {}
         for field_name, key in LINKS.items():
             value = raw.get(field_name) or ""
             if not isinstance(value, str):
                 raise Refusal(f"{where}.{field_name} must be a string.")
             if value:
-                annotations[key] = value
+                more[key] = value
         values = raw.get("values")
         if values is not None and not isinstance(values, dict):
             raise Refusal(f"{where}.values must be an object.")
         if values:
-            annotations["values"] = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
-        fingerprint = raw.get("fingerprint") or ""
-        if not isinstance(fingerprint, str):
-            raise Refusal(f"{where}.fingerprint must be a string.")
-        url = raw.get("generatorURL") or ""
+            more["values"] = ", ".join(f"{k} = {v}" for k, v in sorted(values.items()))
         alerts.append(
-            Alert(
-                **group,
-                name=labels.get("alertname") or name,
-                status=alert_status,
-                fingerprint=fingerprint,
-                labels=labels,
-                annotations=annotations,
-                starts_at=rfc3339(raw.get("startsAt"), f"{where}.startsAt"),
-                ends_at=rfc3339(raw.get("endsAt"), f"{where}.endsAt"),
-                source_url=url if isinstance(url, str) else "",
-                severity=severity_of(labels.get("severity")),
-                service=labels.get("service", ""),
+            group_alert(
+                raw,
+                where,
+                group=group,
+                name=name,
+                status=status,
+                common_labels=common_labels,
+                common_annotations=common_annotations,
+                more_annotations=more,
                 fields={"state": state, "orgId": str(org)},
                 data={"grafana_title": title_in, "state": state, "values": values or {}},
             )

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponseNotModified
 from django.utils.cache import patch_cache_control
+from django.utils.datastructures import MultiValueDict
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.docs import Swagger
+from ninja.parser import Parser
 from ninja.security import HttpBearer
+from ninja.types import DictStrAny
 
 from console.api_kit import ProblemError, problem_response
 from incidents.actions import ActionError
@@ -69,6 +73,49 @@ class TokenAuth(HttpBearer):
         return found
 
 
+def refuse_unstorable(value: Any, where: str = "") -> None:
+    """A 422 for text no database column can hold: NUL (PostgreSQL refuses it) or a lone
+    surrogate (not encodable as UTF-8), in any key or value; the pages' forms refuse NUL the
+    same way (Django's ProhibitNullCharactersValidator)."""
+    if isinstance(value, str):
+        bad = "\x00" in value
+        if not bad:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                bad = True
+        if bad:
+            field = where or "__all__"
+            message = "must not contain NUL characters or unpaired surrogates"
+            raise ProblemError(
+                422, f"{field}: {message}.", errors=[{"field": field, "message": message}]
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            refuse_unstorable(key, inner)
+            refuse_unstorable(item, inner)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_unstorable(item, f"{where}.{index}" if where else str(index))
+
+
+class ConsoleParser(Parser):
+    """JSON bodies and query strings, refused with a 422 where they hold unstorable text."""
+
+    def parse_body(self, request: HttpRequest) -> DictStrAny:
+        data = super().parse_body(request)
+        refuse_unstorable(data)
+        return data
+
+    def parse_querydict(
+        self, data: MultiValueDict, list_fields: list[str], request: HttpRequest
+    ) -> DictStrAny:
+        result = super().parse_querydict(data, list_fields, request)
+        refuse_unstorable(result)
+        return result
+
+
 class ConsoleAPI(NinjaAPI):
     def create_response(self, request, data, *, status=None, temporal_response=None):
         response = super().create_response(
@@ -115,6 +162,7 @@ api = ConsoleAPI(
         "their owner's permissions. Errors are RFC 9457 problem documents."
     ),
     auth=TokenAuth(),
+    parser=ConsoleParser(),
     urls_namespace="api",
     docs=Swagger(settings={"persistAuthorization": False}),
     docs_url="/docs",
@@ -164,6 +212,10 @@ def _invalid(request, exc: NinjaValidationError):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    # Ninja answers any parser error with its own 400 "Cannot parse request body"; a
+    # ConsoleParser refusal is its cause and says which field and why.
+    if isinstance(exc.__cause__, ProblemError):
+        return _problem(request, exc.__cause__)
     return problem_response(request, exc.status_code, str(exc))
 
 

@@ -10,17 +10,20 @@ with the page's words and "Nothing was stored."
 
 from __future__ import annotations
 
+import functools
+
 from django.http import HttpRequest
 from ninja import Field, File, Schema, Status, UploadedFile
+from ninja.decorators import decorate_view
 
-from console.api_kit import READ, WRITE, ProblemError
+from console.api_kit import READ, WRITE, ProblemError, problem_response
 from incidents.permissions import require_perm
 
 # The runbooks router: POST on its list's path has to be an operation of the same router.
 from runbooks.api import VersionOut, router, version_data
 from runbooks.importer import MAX_BYTES, RunbookImportError, import_runbook
 from runbooks.models import Scenario
-from runbooks.views import UploadForm
+from runbooks.views import RunbookSizeLimit, UploadForm
 
 UPLOAD = {**WRITE, 413: READ[404]}
 
@@ -57,6 +60,23 @@ def _too_large() -> ProblemError:
         f"The file is larger than {MAX_BYTES:,} bytes, the limit for a runbook. "
         "Nothing was stored.",
     )
+
+
+def size_limited(view):
+    """The Upload page's RunbookSizeLimit on the multipart route, in place before the API
+    parses the body: a file over the limit is not spooled to a temporary file, and the answer
+    is the 413 (not the 422 of a missing `file` that the stopped upload would give)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        limit = RunbookSizeLimit(request)
+        request.upload_handlers.insert(0, limit)
+        response = view(request, *args, **kwargs)
+        if limit.too_large:
+            return problem_response(request, 413, _too_large().detail)
+        return response
+
+    return wrapper
 
 
 def _imported(request: HttpRequest, data: bytes | str, filename: str):
@@ -98,6 +118,7 @@ def import_markdown(request: HttpRequest, payload: MarkdownIn):
     response={200: ImportedOut, 201: ImportedOut, **UPLOAD},
     summary="Import a Markdown file (multipart)",
 )
+@decorate_view(size_limited)
 def import_file(request: HttpRequest, file: File[UploadedFile]):
     require_perm(request, "runbooks.import_runbook")
     form = UploadForm(files={"file": file})

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from runbooks.importer import MAX_BYTES
 from runbooks.models import RunbookVersion, Scenario
 from tests.api.conftest import ApiClient, api_client_for
+from tests.api.upload_handlers import MeasuredTemporaryFileUploadHandler
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "runbooks-corpus"
 SAMPLE = CORPUS / "02-loki-sop.md"
@@ -100,4 +101,23 @@ def test_refusals_store_nothing(lead_api):
     missing = lead_api.client.post("/api/v1/runbooks/file", {}, headers=lead_api.headers)
     assert missing.status_code == 422
     assert lead_api.post("/api/v1/runbooks", {"filename": "", "markdown": "# x"}).status_code == 422
+    assert not RunbookVersion.objects.exists()
+
+
+def test_a_file_over_the_limit_is_refused_before_it_is_spooled(lead_api, settings):
+    """4 MiB sent: the temporary file gets no more than the limit before the upload stops
+    (it got all 4 MiB, then a 413, before the size limit was in place on this route)."""
+    settings.FILE_UPLOAD_HANDLERS = [
+        "django.core.files.uploadhandler.MemoryFileUploadHandler",
+        "tests.api.upload_handlers.MeasuredTemporaryFileUploadHandler",
+    ]
+    MeasuredTemporaryFileUploadHandler.written.clear()
+    big = SimpleUploadedFile("big.md", b"# Big\n" + b"x" * (4 * 1024 * 1024), "text/markdown")
+    response = lead_api.client.post(
+        "/api/v1/runbooks/file", {"file": big}, headers=lead_api.headers
+    )
+    assert response.status_code == 413, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["detail"].endswith("Nothing was stored.")
+    assert 0 < sum(MeasuredTemporaryFileUploadHandler.written) <= MAX_BYTES
     assert not RunbookVersion.objects.exists()

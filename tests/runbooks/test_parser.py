@@ -7,6 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from runbooks.classify import sections
 from runbooks.parser import parse_runbook, walk_steps
@@ -430,20 +433,29 @@ def test_anchors_are_githubs_with_duplicates_suffixed_in_document_order():
     tree, _ = parse_runbook(text)
     nodes = list(sections(tree))
     assert [n["anchor"] for n in nodes] == [
-        "-runbook-cache", "verify", "issue-3-cache-down-p1", "verify-1", "verify-2",
-        "verify-1-1", "verify-3",
+        "-runbook-cache",
+        "verify",
+        "issue-3-cache-down-p1",
+        "verify-1",
+        "verify-2",
+        "verify-1-1",
+        "verify-3",
     ]
     assert len({n["anchor"] for n in nodes}) == len(nodes)
     assert [n["title"] for n in nodes][:3] == ["Cache", "Verify", "Cache down (P1)"]
 
 
 def test_a_file_titled_in_its_front_matter_is_one_unit_with_its_checklist():
-    text = "---\ntitle: Zone failure recovery\n---\n\n## Why\n\nZones fail.\n\n## Checks\n\n" \
+    text = (
+        "---\ntitle: Zone failure recovery\n---\n\n## Why\n\nZones fail.\n\n## Checks\n\n"
         "1. Check the ring\n\n## Steps\n\n1. Scale down\n2. Delete the PVCs\n"
+    )
     tree, _ = parse_runbook(text, "zone")
     assert (tree["kind"], tree["title"]) == ("procedure", "Zone failure recovery")
     assert [(s["group"], s["text"]) for s in tree["checklist"]] == [
-        ("Checks", "Check the ring"), ("Steps", "Scale down"), ("Steps", "Delete the PVCs"),
+        ("Checks", "Check the ring"),
+        ("Steps", "Scale down"),
+        ("Steps", "Delete the PVCs"),
     ]
 
 
@@ -493,8 +505,11 @@ Restart the pod with `kubectl rollout restart deploy/redis` and watch it come ba
         ("Diagnosis", 0, "Read the logs"),
         ("Diagnosis", 1, "Tail the server log"),
         ("Diagnosis", 1, "Look for OOM kills"),
-        ("Mitigation", 0, "Restart the pod with `kubectl rollout restart deploy/redis` and "
-         "watch it come back."),
+        (
+            "Mitigation",
+            0,
+            "Restart the pod with `kubectl rollout restart deploy/redis` and watch it come back.",
+        ),
         ("Mitigation", 0, "Tell #ops"),
         ("Mitigation", 1, "with the incident link"),
         ("Mitigation", 0, "Sessions back"),
@@ -505,5 +520,40 @@ Restart the pod with `kubectl rollout restart deploy/redis` and watch it come ba
     # Meaning is context beside the checklist; any section can be followed the same way.
     diagnosis = unit["children"][1]
     assert [s["text"] for s in checklist_steps(diagnosis)][:2] == [
-        "Verify Redis Status", "Read the logs",
+        "Verify Redis Status",
+        "Read the logs",
     ]
+
+
+# Mis-encoded pieces ftfy repairs, terminal escapes and control characters it removes, and
+# the printable ASCII it leaves alone.
+REPAIR_PIECES = [
+    "kubectl get pods\n",
+    "\t",
+    " ",
+    "Ã©",
+    "ðŸ”´",
+    "â€™",
+    "Â ",
+    "\x1b[31m",
+    "\x00",
+    "\x85",
+    "\x7f",
+    "\u2028",
+    "é",
+    "🔴",
+    "\n",
+]
+
+
+@given(st.lists(st.sampled_from(REPAIR_PIECES), max_size=40))
+@hypothesis_settings(max_examples=400, deadline=None)
+def test_repair_gives_what_ftfy_gives_on_the_whole_text(pieces):
+    """repair_text hands ftfy only the lines it could change (the rest is printable ASCII):
+    the result must be ftfy's on the whole text."""
+    import ftfy
+
+    from runbooks.repair import FTFY_CONFIG, _ftfy_lines
+
+    text = "".join(pieces)
+    assert _ftfy_lines(text) == ftfy.fix_text(text, config=FTFY_CONFIG)

@@ -51,6 +51,39 @@ def api_client_for(user, read_only: bool = False) -> ApiClient:
     return ApiClient(secret)
 
 
+# The permission matrices: one client per role, and the answer each should get.
+ROLES = ["anonymous", "outsider", "responder", "lead", "manager", "read_only"]
+
+
+def role_clients(responder, lead, manager, outsider, read_only_of) -> dict[str, ApiClient]:
+    return {
+        "anonymous": ApiClient(None),
+        "outsider": api_client_for(outsider),
+        "responder": api_client_for(responder),
+        "lead": api_client_for(lead),
+        "manager": api_client_for(manager),
+        "read_only": api_client_for(read_only_of, read_only=True),
+    }
+
+
+@pytest.fixture
+def clients(responder, lead, manager, outsider) -> dict[str, ApiClient]:
+    """Every role's client; `read_only` is a read-only token of the lead."""
+    return role_clients(responder, lead, manager, outsider, read_only_of=lead)
+
+
+def expected_status(method: str, role: str, by_role: dict) -> int:
+    """A matrix row's answer for a role: by_role names outsider, responder and lead; a
+    manager may do what a lead may, a read-only token (of the lead) only the lead's GETs."""
+    if role == "anonymous":
+        return 401
+    if role == "manager":
+        return by_role["lead"]
+    if role == "read_only":
+        return by_role["lead"] if method == "GET" else 403
+    return by_role[role]
+
+
 @pytest.fixture
 def responder_api(responder) -> ApiClient:
     return api_client_for(responder)

@@ -12,9 +12,8 @@ from django.utils import timezone
 
 from incidents.escalation.models import EscalationPolicy, OnCallRotation, RotationOverride
 from incidents.models import Service
-from tests.api.conftest import ApiClient, api_client_for
+from tests.api.conftest import ROLES, expected_status
 
-ROLES = ["anonymous", "outsider", "responder", "lead", "manager", "read_only"]
 LADDER = {
     "ack_minutes": 10,
     "levels": [
@@ -59,28 +58,6 @@ MATRIX = [
 ]
 
 
-def _expected(method: str, role: str, by_role: dict) -> int:
-    if role == "anonymous":
-        return 401
-    if role == "manager":
-        return by_role["lead"]
-    if role == "read_only":
-        return by_role["lead"] if method == "GET" else 403
-    return by_role[role]
-
-
-@pytest.fixture
-def clients(responder, lead, manager, outsider) -> dict[str, ApiClient]:
-    return {
-        "anonymous": ApiClient(None),
-        "outsider": api_client_for(outsider),
-        "responder": api_client_for(responder),
-        "lead": api_client_for(lead),
-        "manager": api_client_for(manager),
-        "read_only": api_client_for(lead, read_only=True),
-    }
-
-
 def make_rotation(name: str, members: list, zone: str = "UTC") -> OnCallRotation:
     rotation = OnCallRotation.objects.create(
         name=name, handoff_time=time(9), timezone=zone, starts_on=date(2026, 1, 5)
@@ -120,7 +97,7 @@ def test_permission_matrix(clients, rotation, service, role, method, path, body,
     response = clients[role].request(
         method, path.format(rotation=rotation.pk, override=override.pk), body
     )
-    expected = _expected(method, role, by_role)
+    expected = expected_status(method, role, by_role)
     assert response.status_code == expected, response.content
     if expected >= 400:
         assert response["Content-Type"] == "application/problem+json"

@@ -11,9 +11,7 @@ from django.utils import timezone
 
 from incidents import actions
 from incidents.models import Incident, TimelineEvent
-from tests.api.conftest import ApiClient, api_client_for
-
-ROLES = ["anonymous", "outsider", "responder", "lead", "manager", "read_only"]
+from tests.api.conftest import ROLES, api_client_for, expected_status
 
 # (method, path, body, expected status by role). {id} is a fresh P1 incident declared by the
 # responder. read_only: the lead's permissions through a read-only token.
@@ -74,28 +72,6 @@ MATRIX = [
 ]
 
 
-def _expected(method: str, role: str, by_role: dict) -> int:
-    if role == "anonymous":
-        return 401
-    if role == "manager":
-        return by_role["lead"]
-    if role == "read_only":
-        return by_role["lead"] if method == "GET" else 403
-    return by_role[role]
-
-
-@pytest.fixture
-def clients(responder, lead, manager, outsider) -> dict[str, ApiClient]:
-    return {
-        "anonymous": ApiClient(None),
-        "outsider": api_client_for(outsider),
-        "responder": api_client_for(responder),
-        "lead": api_client_for(lead),
-        "manager": api_client_for(manager),
-        "read_only": api_client_for(lead, read_only=True),
-    }
-
-
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(
     "method,path,body,by_role", MATRIX, ids=[f"{m} {p} {b}" for m, p, b, _ in MATRIX]
@@ -103,7 +79,7 @@ def clients(responder, lead, manager, outsider) -> dict[str, ApiClient]:
 def test_permission_matrix(clients, incident, role, method, path, body, by_role):
     events_before = TimelineEvent.objects.count()
     response = clients[role].request(method, path.format(id=incident.pk), body)
-    expected = _expected(method, role, by_role)
+    expected = expected_status(method, role, by_role)
     assert response.status_code == expected, response.content
     if expected >= 400:
         assert response["Content-Type"] == "application/problem+json"

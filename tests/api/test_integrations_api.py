@@ -9,10 +9,9 @@ import json
 import pytest
 
 from incidents.intake.models import InboundEvent, Integration, token_digest
-from tests.api.conftest import ApiClient, api_client_for
+from tests.api.conftest import ROLES, expected_status
 from tests.incidents.payloads import ALERTMANAGER
 
-ROLES = ["anonymous", "outsider", "responder", "lead", "manager", "read_only"]
 NEW = {"name": "Prometheus production", "kind": "alertmanager", "default_severity": "P1"}
 EDIT = {"name": "Prometheus prod EU", "default_severity": "P3", "rate_limit_per_minute": 60}
 
@@ -22,28 +21,6 @@ MATRIX = [
     ("GET", "/api/v1/integrations/{id}", None, dict(outsider=403, responder=403, lead=200)),
     ("PUT", "/api/v1/integrations/{id}", EDIT, dict(outsider=403, responder=403, lead=200)),
 ]
-
-
-def _expected(method: str, role: str, by_role: dict) -> int:
-    if role == "anonymous":
-        return 401
-    if role == "manager":
-        return by_role["lead"]
-    if role == "read_only":
-        return by_role["lead"] if method == "GET" else 403
-    return by_role[role]
-
-
-@pytest.fixture
-def clients(responder, lead, manager, outsider) -> dict[str, ApiClient]:
-    return {
-        "anonymous": ApiClient(None),
-        "outsider": api_client_for(outsider),
-        "responder": api_client_for(responder),
-        "lead": api_client_for(lead),
-        "manager": api_client_for(manager),
-        "read_only": api_client_for(lead, read_only=True),
-    }
 
 
 def make_integration(name: str, kind: str = "alertmanager") -> Integration:
@@ -65,7 +42,7 @@ def test_permission_matrix(clients, role, method, path, body, by_role):
     integration = make_integration("Grafana")
     before = _state()
     response = clients[role].request(method, path.format(id=integration.pk), body)
-    expected = _expected(method, role, by_role)
+    expected = expected_status(method, role, by_role)
     assert response.status_code == expected, response.content
     if expected >= 400:
         assert response["Content-Type"] == "application/problem+json"

@@ -10,23 +10,16 @@ import pytest
 
 from incidents import actions
 from incidents.models import Service
-from tests.api.conftest import ApiClient, api_client_for
+from tests.api.conftest import ROLES, ApiClient, api_client_for, role_clients
 
-ROLES = ["anonymous", "outsider", "responder", "lead", "manager", "read_only"]
 EXPECTED = dict(anonymous=401, outsider=403, responder=403, lead=403, manager=200, read_only=200)
 PERIOD = {"date_from": "2026-03-02", "date_to": "2026-03-29"}
 
 
 @pytest.fixture
 def clients(responder, lead, manager, outsider) -> dict[str, ApiClient]:
-    return {
-        "anonymous": ApiClient(None),
-        "outsider": api_client_for(outsider),
-        "responder": api_client_for(responder),
-        "lead": api_client_for(lead),
-        "manager": api_client_for(manager),
-        "read_only": api_client_for(manager, read_only=True),
-    }
+    """Metrics are the managers': the read-only token is a manager's."""
+    return role_clients(responder, lead, manager, outsider, read_only_of=manager)
 
 
 def declare(by, severity: str, day: int, services: list, tta: int, ttr: int | None = None):

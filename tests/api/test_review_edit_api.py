@@ -9,9 +9,8 @@ import pytest
 from incidents import actions
 from incidents.reviews import actions as review_actions
 from incidents.reviews.models import PostIncidentReview, ReviewRevision
-from tests.api.conftest import ApiClient, api_client_for
+from tests.api.conftest import ROLES, api_client_for, expected_status
 
-ROLES = ["anonymous", "outsider", "responder", "lead", "manager", "read_only"]
 MATRIX = [
     (
         "PATCH",
@@ -23,28 +22,6 @@ MATRIX = [
     ("POST", "/review/state", {"to": "published"}, dict(outsider=403, responder=403, lead=200)),
     ("POST", "/review/state", {"to": "revise"}, dict(outsider=403, responder=409, lead=409)),
 ]
-
-
-def _expected(method: str, role: str, by_role: dict) -> int:
-    if role == "anonymous":
-        return 401
-    if role == "manager":
-        return by_role["lead"]
-    if role == "read_only":
-        return 403
-    return by_role[role]
-
-
-@pytest.fixture
-def clients(responder, lead, manager, outsider) -> dict[str, ApiClient]:
-    return {
-        "anonymous": ApiClient(None),
-        "outsider": api_client_for(outsider),
-        "responder": api_client_for(responder),
-        "lead": api_client_for(lead),
-        "manager": api_client_for(manager),
-        "read_only": api_client_for(lead, read_only=True),
-    }
 
 
 @pytest.fixture
@@ -66,7 +43,7 @@ def _state(incident) -> tuple:
 def test_permission_matrix(clients, resolved, role, method, path, body, by_role):
     before = _state(resolved)
     response = clients[role].request(method, f"/api/v1/incidents/{resolved.pk}{path}", body)
-    expected = _expected(method, role, by_role)
+    expected = expected_status(method, role, by_role)
     assert response.status_code == expected, response.content
     if expected >= 400:
         assert response["Content-Type"] == "application/problem+json"

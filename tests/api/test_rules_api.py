@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 
 from incidents.intake.models import RoutingRule
-from tests.api.conftest import ApiClient, api_client_for
+from tests.api.conftest import ROLES, expected_status
 
-ROLES = ["anonymous", "outsider", "responder", "lead", "manager", "read_only"]
 RULE = {
     "name": "Checkout latency to P1",
     "conditions": [
@@ -34,32 +33,10 @@ MATRIX = [
 ]
 
 
-def _expected(method: str, role: str, by_role: dict) -> int:
-    if role == "anonymous":
-        return 401
-    if role == "manager":
-        return by_role["lead"]
-    if role == "read_only":
-        return by_role["lead"] if method == "GET" else 403
-    return by_role[role]
-
-
 @pytest.fixture(autouse=True)
 def no_seeded_rules(db) -> None:
     """The migrations seed example rules; these tests start from an empty order."""
     RoutingRule.objects.all().delete()
-
-
-@pytest.fixture
-def clients(responder, lead, manager, outsider) -> dict[str, ApiClient]:
-    return {
-        "anonymous": ApiClient(None),
-        "outsider": api_client_for(outsider),
-        "responder": api_client_for(responder),
-        "lead": api_client_for(lead),
-        "manager": api_client_for(manager),
-        "read_only": api_client_for(lead, read_only=True),
-    }
 
 
 def make_rule(name: str, position: int) -> RoutingRule:
@@ -83,7 +60,7 @@ def test_permission_matrix(clients, role, method, path, body, by_role):
     rule = make_rule("Critical pages", 10)
     before = _state()
     response = clients[role].request(method, path.format(id=rule.pk), body)
-    expected = _expected(method, role, by_role)
+    expected = expected_status(method, role, by_role)
     assert response.status_code == expected, response.content
     if expected >= 400:
         assert response["Content-Type"] == "application/problem+json"

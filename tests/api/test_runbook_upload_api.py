@@ -11,26 +11,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from runbooks.importer import MAX_BYTES
 from runbooks.models import RunbookVersion, Scenario
-from tests.api.conftest import ApiClient, api_client_for
+from tests.api.conftest import ROLES
 from tests.api.upload_handlers import MeasuredTemporaryFileUploadHandler
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "runbooks-corpus"
 SAMPLE = CORPUS / "02-loki-sop.md"
 pytestmark = pytest.mark.skipif(not SAMPLE.exists(), reason="../shared/runbooks-corpus is not here")
-ROLES = ["anonymous", "outsider", "responder", "lead", "manager", "read_only"]
 EXPECTED = dict(anonymous=401, outsider=403, responder=403, lead=201, manager=201, read_only=403)
-
-
-@pytest.fixture
-def clients(responder, lead, manager, outsider) -> dict[str, ApiClient]:
-    return {
-        "anonymous": ApiClient(None),
-        "outsider": api_client_for(outsider),
-        "responder": api_client_for(responder),
-        "lead": api_client_for(lead),
-        "manager": api_client_for(manager),
-        "read_only": api_client_for(lead, read_only=True),
-    }
 
 
 def _body() -> dict:
